@@ -1,0 +1,1 @@
+namespace Pipeline.Inference; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace Pipeline.Ingestion; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace Pipeline.Orchestration; internal static class Placeholder { }
