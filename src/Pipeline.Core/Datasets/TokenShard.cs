@@ -1,0 +1,140 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Pipeline.Core.Datasets;
+
+/// <summary>
+/// The binary text shard shared by ingestion (writer) and training (reader): token ids of whole documents, without
+/// [CLS]/[SEP] (the trainer frames sequences), and the document boundaries.
+/// <code>
+/// header (32 bytes): magic "PLTOKSH1" | uint32 version (1) | uint32 bytes per token (2 or 4) | int64 tokens | int64 documents
+/// body:              tokens x little-endian uint16/uint32 ids
+/// offsets:           (documents + 1) x int64: token index where each document starts; the last equals tokens
+/// </code>
+/// </summary>
+public static class TokenShard
+{
+    public const int HeaderSize = 32;
+    public const int Version = 1;
+    private static readonly byte[] Magic = "PLTOKSH1"u8.ToArray();
+
+    /// <summary>Bytes per id for a vocabulary: uint16 up to 65,536 tokens, else uint32.</summary>
+    public static int BytesPerToken(int vocabSize) => vocabSize <= ushort.MaxValue + 1 ? 2 : 4;
+
+    /// <summary>Writes a complete shard. Documents must be non-empty id sequences below the vocabulary size.</summary>
+    public static void Write(Stream output, IReadOnlyList<int[]> documents, int vocabSize)
+    {
+        var width = BytesPerToken(vocabSize);
+        long tokens = documents.Sum(d => (long)d.Length);
+        var header = new byte[HeaderSize];
+        Magic.CopyTo(header, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (uint)width);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), tokens);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), documents.Count);
+        output.Write(header);
+
+        var buffer = new byte[64 * 1024];
+        var used = 0;
+        foreach (var doc in documents)
+        {
+            foreach (var id in doc)
+            {
+                if ((uint)id >= (uint)vocabSize)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(documents), $"Token id {id} is outside the vocabulary of {vocabSize}.");
+                }
+
+                if (used + width > buffer.Length)
+                {
+                    output.Write(buffer, 0, used);
+                    used = 0;
+                }
+
+                if (width == 2)
+                {
+                    BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(used), (ushort)id);
+                }
+                else
+                {
+                    BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(used), (uint)id);
+                }
+
+                used += width;
+            }
+        }
+
+        output.Write(buffer, 0, used);
+        Span<byte> eight = stackalloc byte[8];
+        long offset = 0;
+        foreach (var doc in documents)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(eight, offset);
+            output.Write(eight);
+            offset += doc.Length;
+        }
+
+        BinaryPrimitives.WriteInt64LittleEndian(eight, offset);
+        output.Write(eight);
+    }
+
+    /// <summary>Reads a whole shard (shards are bounded in size by the ingestion options).</summary>
+    public static TokenShardData Read(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < HeaderSize || !bytes[..8].SequenceEqual(Magic))
+        {
+            throw new InvalidDataException("Not a token shard (bad magic); expected 'PLTOKSH1'.");
+        }
+
+        var version = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
+        if (version != Version)
+        {
+            throw new InvalidDataException($"Token shard version {version} is not supported (expected {Version}).");
+        }
+
+        var width = (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes[12..]);
+        var tokens = BinaryPrimitives.ReadInt64LittleEndian(bytes[16..]);
+        var docs = BinaryPrimitives.ReadInt64LittleEndian(bytes[24..]);
+        if (width is not (2 or 4) || tokens < 0 || docs < 0)
+        {
+            throw new InvalidDataException("Token shard header is corrupt.");
+        }
+
+        var expected = HeaderSize + (tokens * width) + ((docs + 1) * 8);
+        if (bytes.Length != expected)
+        {
+            throw new InvalidDataException($"Token shard is {bytes.Length} bytes; its header implies {expected} (truncated or corrupt).");
+        }
+
+        var ids = new int[tokens];
+        var body = bytes.Slice(HeaderSize, (int)(tokens * width));
+        for (var i = 0; i < tokens; i++)
+        {
+            ids[i] = width == 2
+                ? BinaryPrimitives.ReadUInt16LittleEndian(body[(i * 2)..])
+                : (int)BinaryPrimitives.ReadUInt32LittleEndian(body[(i * 4)..]);
+        }
+
+        var offsetsSpan = bytes[(HeaderSize + (int)(tokens * width))..];
+        var offsets = new long[docs + 1];
+        for (var i = 0; i <= docs; i++)
+        {
+            offsets[i] = BinaryPrimitives.ReadInt64LittleEndian(offsetsSpan[(i * 8)..]);
+        }
+
+        if (offsets[0] != 0 || offsets[^1] != tokens)
+        {
+            throw new InvalidDataException("Token shard document offsets are corrupt.");
+        }
+
+        return new TokenShardData(ids, offsets);
+    }
+}
+
+/// <summary>A decoded token shard: all ids and the document start offsets (length documents + 1).</summary>
+public sealed record TokenShardData(int[] Ids, long[] Offsets)
+{
+    public int DocumentCount => Offsets.Length - 1;
+
+    public ReadOnlySpan<int> Document(int index) => Ids.AsSpan((int)Offsets[index], (int)(Offsets[index + 1] - Offsets[index]));
+}

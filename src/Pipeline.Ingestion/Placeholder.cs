@@ -1,1 +1,0 @@
-namespace Pipeline.Ingestion; internal static class Placeholder { }
