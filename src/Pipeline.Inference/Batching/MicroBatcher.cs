@@ -1,0 +1,163 @@
+using System.Threading.Channels;
+
+namespace Pipeline.Inference.Batching;
+
+/// <summary>
+/// Collects single items from concurrent callers into batches: a batch closes at <c>MaxBatchSize</c> items, at the
+/// padded-token budget (items x longest item), or when its first item has waited <c>MaxWait</c>. One batch runs at a
+/// time per batcher, so concurrent requests share a forward pass instead of fighting over the cores. The queue is
+/// bounded: when it is full the caller gets an Overloaded error (429) instead of unbounded memory.
+/// </summary>
+public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
+{
+    private readonly Func<IReadOnlyList<TItem>, TResult[]> _execute;
+    private readonly Func<TItem, int> _cost;
+    private readonly MicroBatchingOptions _options;
+    private readonly Action<int>? _onBatch;
+    private readonly Channel<Pending> _queue;
+    private readonly Task _loop;
+    private Pending? _carried;
+
+    public MicroBatcher(Func<IReadOnlyList<TItem>, TResult[]> execute, Func<TItem, int> cost, MicroBatchingOptions options, Action<int>? onBatch = null)
+    {
+        options.Validate();
+        _execute = execute;
+        _cost = cost;
+        _options = options;
+        _onBatch = onBatch;
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Queues the items (one request) and returns their results in order.</summary>
+    public Task<TResult[]> RunAsync(IReadOnlyList<TItem> items, CancellationToken ct)
+    {
+        var tasks = new Task<TResult>[items.Count];
+        for (var i = 0; i < items.Count; i++)
+        {
+            var pending = new Pending(items[i], ct);
+            if (!_queue.Writer.TryWrite(pending))
+            {
+                // Items already queued still run; their results are simply dropped.
+                throw new InferenceException(InferenceErrorKind.Overloaded, "The inference queue is full; retry shortly.");
+            }
+
+            tasks[i] = pending.Completion.Task;
+        }
+
+        return Task.WhenAll(tasks);
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<Pending>(_options.MaxBatchSize);
+        while (true)
+        {
+            batch.Clear();
+            var first = _carried;
+            _carried = null;
+            if (first is null)
+            {
+                if (!await reader.WaitToReadAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                if (!reader.TryRead(out first))
+                {
+                    continue;
+                }
+            }
+
+            batch.Add(first);
+            var longest = _cost(first.Item);
+            var deadline = DateTime.UtcNow + _options.MaxWait;
+            while (batch.Count < _options.MaxBatchSize)
+            {
+                if (reader.TryRead(out var next))
+                {
+                    var cost = Math.Max(longest, _cost(next.Item));
+                    if ((batch.Count + 1) * cost > _options.MaxBatchTokens)
+                    {
+                        _carried = next;
+                        break;
+                    }
+
+                    batch.Add(next);
+                    longest = cost;
+                    continue;
+                }
+
+                var remaining = deadline - DateTime.UtcNow;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                var more = reader.WaitToReadAsync().AsTask();
+                if (await Task.WhenAny(more, Task.Delay(remaining)).ConfigureAwait(false) != more || !await more.ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
+
+            Execute(batch);
+        }
+    }
+
+    private void Execute(List<Pending> batch)
+    {
+        batch.RemoveAll(p =>
+        {
+            if (p.Cancellation.IsCancellationRequested)
+            {
+                p.Completion.TrySetCanceled(p.Cancellation);
+                return true;
+            }
+
+            return false;
+        });
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _onBatch?.Invoke(batch.Count);
+            var results = _execute(batch.Select(p => p.Item).ToList());
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Completion.TrySetResult(results[i]);
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var p in batch)
+            {
+                p.Completion.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>Stops taking work, finishes what is queued, then returns.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+    }
+
+    private sealed class Pending(TItem item, CancellationToken cancellation)
+    {
+        public TItem Item { get; } = item;
+
+        public CancellationToken Cancellation { get; } = cancellation;
+
+        public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,1 +1,0 @@
-namespace Pipeline.Inference; internal static class Placeholder { }
