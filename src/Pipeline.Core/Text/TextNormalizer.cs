@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Text;
+
+namespace Pipeline.Core.Text;
+
+/// <summary>
+/// Applies a <see cref="TextNormalization"/>: NFKC, lower-case, accent stripping, control characters removed and
+/// every run of whitespace (including \n \t \r) turned into one space. The output never contains a character that
+/// Microsoft.ML.Tokenizers would merge words across, which avoids the BertTokenizer newline pitfall (PLATFORM.md).
+/// Thread-safe and allocation-light on ASCII input (the common case).
+/// </summary>
+public sealed class TextNormalizer(TextNormalization options)
+{
+    public TextNormalization Options { get; } = options ?? throw new ArgumentNullException(nameof(options));
+
+    public static TextNormalizer Default { get; } = new(TextNormalization.Default);
+
+    public string Normalize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length == 0)
+        {
+            return string.Empty;
+        }
+
+        var s = text;
+        if (!System.Text.Ascii.IsValid(s))
+        {
+            s = RemoveLoneSurrogates(s);
+            if (Options.Nfkc && !s.IsNormalized(NormalizationForm.FormKC))
+            {
+                s = s.Normalize(NormalizationForm.FormKC);
+            }
+
+            if (Options.Lowercase)
+            {
+                s = s.ToLowerInvariant();
+            }
+
+            if (Options.StripAccents)
+            {
+                s = StripMarks(s);
+            }
+        }
+        else if (Options.Lowercase)
+        {
+            s = s.ToLowerInvariant();
+        }
+
+        return CleanWhitespaceAndControls(s);
+    }
+
+    /// <summary>HF BERT's whitespace: ' ', \t \n \r and every Unicode separator (Zs, Zl, Zp).</summary>
+    public static bool IsWhitespace(char c) => c is ' ' or '\t' or '\n' or '\r' || (c > 127 && char.IsWhiteSpace(c));
+
+    /// <summary>
+    /// HF BERT's control characters (removed): Cc and Cf except the whitespace ones, U+FFFD and NUL. Zero-width
+    /// characters and soft hyphens are Cf, so they vanish as in HF.
+    /// </summary>
+    public static bool IsControl(char c)
+    {
+        if (c is '\t' or '\n' or '\r')
+        {
+            return false;
+        }
+
+        if (c < 32 || c == 127 || c == '\uFFFD')
+        {
+            return true;
+        }
+
+        if (c < 128)
+        {
+            return false;
+        }
+
+        var cat = char.GetUnicodeCategory(c);
+        return cat is UnicodeCategory.Control or UnicodeCategory.Format;
+    }
+
+    private static string CleanWhitespaceAndControls(string s)
+    {
+        // Fast check: already clean (single spaces, no controls, no leading/trailing space).
+        var clean = s[0] != ' ' && s[^1] != ' ';
+        for (var i = 0; clean && i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == ' ')
+            {
+                clean = s[i - 1] != ' ';
+            }
+            else if (c < 32 || c == 127 || (c > 127 && (IsWhitespace(c) || IsControl(c))))
+            {
+                clean = false;
+            }
+        }
+
+        if (clean)
+        {
+            return s;
+        }
+
+        var buffer = s.Length <= 1024 ? stackalloc char[s.Length] : new char[s.Length];
+        var n = 0;
+        var pendingSpace = false;
+        foreach (var c in s)
+        {
+            if (IsWhitespace(c) || (c > 127 && char.IsWhiteSpace(c)))
+            {
+                pendingSpace = n > 0;
+                continue;
+            }
+
+            if (IsControl(c))
+            {
+                continue;
+            }
+
+            if (pendingSpace)
+            {
+                buffer[n++] = ' ';
+                pendingSpace = false;
+            }
+
+            buffer[n++] = c;
+        }
+
+        return new string(buffer[..n]);
+    }
+
+    private static string StripMarks(string s)
+    {
+        var d = s.Normalize(NormalizationForm.FormD);
+        var sb = new StringBuilder(d.Length);
+        foreach (var c in d)
+        {
+            if (CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.NonSpacingMark)
+            {
+                sb.Append(c);
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static string RemoveLoneSurrogates(string s)
+    {
+        var ok = true;
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(s[i]))
+            {
+                ok = false;
+                break;
+            }
+        }
+
+        if (ok)
+        {
+            return s;
+        }
+
+        var sb = new StringBuilder(s.Length);
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                sb.Append(s[i]).Append(s[i + 1]);
+                i++;
+            }
+            else if (!char.IsSurrogate(s[i]))
+            {
+                sb.Append(s[i]);
+            }
+        }
+
+        return sb.ToString();
+    }
+}

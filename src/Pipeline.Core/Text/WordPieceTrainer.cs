@@ -1,0 +1,290 @@
+using System.Text;
+
+namespace Pipeline.Core.Text;
+
+/// <summary>Options of the WordPiece vocabulary trainer (HF BertWordPieceTokenizer.train defaults).</summary>
+public sealed record WordPieceTrainerOptions
+{
+    public int VocabSize { get; init; } = 30_000;
+
+    /// <summary>A merge is made only while its pair occurs at least this often.</summary>
+    public int MinFrequency { get; init; } = 2;
+
+    /// <summary>At most this many distinct characters are kept (the most frequent); the others encode as [UNK].</summary>
+    public int LimitAlphabet { get; init; } = 1_000;
+
+    public void Validate()
+    {
+        if (VocabSize < SpecialTokens.All.Count + 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(VocabSize), VocabSize, $"VocabSize must exceed the {SpecialTokens.All.Count} special tokens.");
+        }
+
+        if (MinFrequency < 1 || LimitAlphabet < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinFrequency), "MinFrequency and LimitAlphabet must be >= 1.");
+        }
+    }
+}
+
+/// <summary>
+/// Trains a BERT WordPiece vocabulary with HF's BertWordPiece semantics: word counts over normalised, pre-tokenised
+/// text (streamed: only the counts are kept), an alphabet of the LimitAlphabet most frequent characters, words split
+/// into a first character and "##"-prefixed continuation characters, then the most frequent adjacent pair merged
+/// repeatedly (ties broken by the pair's earlier ids) until VocabSize or MinFrequency stops it. Deterministic: the same
+/// text in the same order gives the same vocab.txt. Special tokens come first: [PAD] [UNK] [CLS] [SEP] [MASK].
+/// </summary>
+public sealed class WordPieceTrainer(TextNormalization normalization)
+{
+    private readonly TextNormalizer _normalizer = new(normalization);
+    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
+
+    public long WordsSeen { get; private set; }
+
+    public int DistinctWords => _counts.Count;
+
+    /// <summary>Counts the words of one piece of raw text (normalised here).</summary>
+    public void Add(string text)
+    {
+        var normalized = _normalizer.Normalize(text);
+        AddNormalized(normalized);
+    }
+
+    /// <summary>Counts the words of text already normalised with the same <see cref="TextNormalization"/>.</summary>
+    public void AddNormalized(string normalized)
+    {
+        var lookup = _counts.GetAlternateLookup<ReadOnlySpan<char>>();
+        var span = normalized.AsSpan();
+        foreach (var (offset, length) in BertPreTokenizer.Split(span))
+        {
+            var word = span.Slice(offset, length);
+            if (lookup.TryGetValue(word, out var c))
+            {
+                lookup[word] = c + 1;
+            }
+            else
+            {
+                lookup[word] = 1;
+            }
+
+            WordsSeen++;
+        }
+    }
+
+    /// <summary>Adds counts gathered elsewhere (another trainer, a parallel worker).</summary>
+    public void AddCounts(IEnumerable<KeyValuePair<string, long>> counts)
+    {
+        foreach (var (word, count) in counts)
+        {
+            _counts[word] = _counts.GetValueOrDefault(word) + count;
+            WordsSeen += count;
+        }
+    }
+
+    public IReadOnlyDictionary<string, long> Counts => _counts;
+
+    /// <summary>Builds the vocabulary (id order) from the counts so far.</summary>
+    public IReadOnlyList<string> Train(WordPieceTrainerOptions options)
+    {
+        options.Validate();
+        var vocab = new List<string>(options.VocabSize);
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        int Add(string token)
+        {
+            if (!ids.TryGetValue(token, out var id))
+            {
+                id = vocab.Count;
+                ids[token] = id;
+                vocab.Add(token);
+            }
+
+            return id;
+        }
+
+        foreach (var special in SpecialTokens.All)
+        {
+            Add(special);
+        }
+
+        // Words in ordinal order so everything below is independent of dictionary iteration order.
+        var words = _counts.Where(kv => kv.Key.Length <= SpecialTokens.MaxInputCharsPerWord)
+            .OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+
+        // Alphabet: the LimitAlphabet most frequent characters (by occurrences), then added in ordinal order.
+        var charCounts = new Dictionary<int, long>();
+        foreach (var (word, count) in words)
+        {
+            foreach (var rune in word.EnumerateRunes())
+            {
+                charCounts[rune.Value] = charCounts.GetValueOrDefault(rune.Value) + count;
+            }
+        }
+
+        var alphabet = charCounts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).Take(options.LimitAlphabet)
+            .Select(kv => kv.Key).OrderBy(cp => cp).ToArray();
+        var kept = new HashSet<int>(alphabet);
+        foreach (var cp in alphabet)
+        {
+            Add(char.ConvertFromUtf32(cp));
+        }
+
+        // Each word as symbol ids: first char, then "##c". Words with a dropped character cannot become one token.
+        var symbols = new List<int[]>(words.Length);
+        var wordCounts = new List<long>(words.Length);
+        foreach (var (word, count) in words)
+        {
+            var parts = new List<int>(word.Length);
+            var ok = true;
+            var first = true;
+            foreach (var rune in word.EnumerateRunes())
+            {
+                if (!kept.Contains(rune.Value))
+                {
+                    ok = false;
+                    break;
+                }
+
+                parts.Add(Add(first ? rune.ToString() : SpecialTokens.ContinuationPrefix + rune));
+                first = false;
+            }
+
+            if (ok)
+            {
+                symbols.Add([.. parts]);
+                wordCounts.Add(count);
+            }
+        }
+
+        if (vocab.Count >= options.VocabSize)
+        {
+            return vocab.Take(Math.Max(options.VocabSize, SpecialTokens.All.Count + alphabet.Length)).ToList();
+        }
+
+        Merge(symbols, wordCounts, vocab, ids, Add, options);
+        return vocab;
+    }
+
+    /// <summary>Writes vocab.txt: one token per line, UTF-8 without BOM, "\n" line ends.</summary>
+    public static void WriteVocab(IReadOnlyList<string> vocab, Stream output)
+    {
+        var bytes = Encoding.UTF8.GetBytes(string.Concat(vocab.Select(t => t + "\n")));
+        output.Write(bytes);
+    }
+
+    private static void Merge(List<int[]> symbols, List<long> counts, List<string> vocab, Dictionary<string, int> ids,
+        Func<string, int> add, WordPieceTrainerOptions options)
+    {
+        var pairCounts = new Dictionary<long, long>();
+        var where = new Dictionary<long, HashSet<int>>();
+        for (var w = 0; w < symbols.Count; w++)
+        {
+            var s = symbols[w];
+            for (var i = 0; i + 1 < s.Length; i++)
+            {
+                var p = Key(s[i], s[i + 1]);
+                pairCounts[p] = pairCounts.GetValueOrDefault(p) + counts[w];
+                if (!where.TryGetValue(p, out var set))
+                {
+                    where[p] = set = [];
+                }
+
+                set.Add(w);
+            }
+        }
+
+        // Max-heap by count, ties by smaller (left, right) ids; stale entries are re-queued with their current count.
+        var queue = new PriorityQueue<long, (long NegCount, long Pair)>();
+        foreach (var (p, c) in pairCounts)
+        {
+            queue.Enqueue(p, (-c, p));
+        }
+
+        while (vocab.Count < options.VocabSize && queue.TryDequeue(out var pair, out var priority))
+        {
+            var current = pairCounts.GetValueOrDefault(pair);
+            if (current != -priority.NegCount)
+            {
+                if (current > 0)
+                {
+                    queue.Enqueue(pair, (-current, pair));
+                }
+
+                continue;
+            }
+
+            if (current < options.MinFrequency)
+            {
+                break;
+            }
+
+            var (left, right) = Split(pair);
+            var rightToken = vocab[right];
+            var merged = vocab[left] + (rightToken.StartsWith(SpecialTokens.ContinuationPrefix, StringComparison.Ordinal) ? rightToken[2..] : rightToken);
+            var newId = ids.TryGetValue(merged, out var existing) ? existing : add(merged);
+            var changed = new HashSet<long>();
+            foreach (var w in where[pair].Order())
+            {
+                var s = symbols[w];
+                var count = counts[w];
+                var output = new List<int>(s.Length);
+                for (var i = 0; i < s.Length; i++)
+                {
+                    if (i + 1 < s.Length && s[i] == left && s[i + 1] == right)
+                    {
+                        if (output.Count > 0)
+                        {
+                            Bump(Key(output[^1], left), -count, w, remove: false);
+                            Bump(Key(output[^1], newId), count, w, remove: false);
+                        }
+
+                        if (i + 2 < s.Length)
+                        {
+                            // The right neighbour may itself start the next occurrence; it is re-counted as (new, next).
+                            Bump(Key(right, s[i + 2]), -count, w, remove: false);
+                            Bump(Key(newId, s[i + 2]), count, w, remove: false);
+                        }
+
+                        pairCounts[pair] -= count;
+                        output.Add(newId);
+                        i++;
+                    }
+                    else
+                    {
+                        output.Add(s[i]);
+                    }
+                }
+
+                symbols[w] = [.. output];
+            }
+
+            where.Remove(pair);
+            foreach (var p in changed)
+            {
+                if (pairCounts.GetValueOrDefault(p) > 0)
+                {
+                    queue.Enqueue(p, (-pairCounts[p], p));
+                }
+            }
+
+            void Bump(long p, long delta, int w, bool remove)
+            {
+                _ = remove;
+                pairCounts[p] = pairCounts.GetValueOrDefault(p) + delta;
+                if (delta > 0)
+                {
+                    if (!where.TryGetValue(p, out var set))
+                    {
+                        where[p] = set = [];
+                    }
+
+                    set.Add(w);
+                    changed.Add(p);
+                }
+            }
+        }
+    }
+
+    private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
+
+    private static (int Left, int Right) Split(long key) => ((int)(key >> 32), (int)(key & 0xFFFFFFFF));
+}
