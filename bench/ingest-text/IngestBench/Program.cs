@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text;
+using Microsoft.ML.Tokenizers;
+using Pipeline.Core.Storage;
+using Pipeline.Core.Text;
+using Pipeline.Ingestion;
+using Pipeline.Ingestion.Text;
+
+// IngestBench generate <out.txt> <megabytes> <words-from.txt> <seed>
+// IngestBench ingest <connection-env-var> <dataset> <corpus-dir> <vocab-size> <out-vocab.txt>
+// IngestBench tokenize <vocab.txt> <megabytes-cap> <corpus files...>
+return args[0] switch
+{
+    "generate" => Generate(args[1], long.Parse(args[2]), args[3], int.Parse(args[4])),
+    "ingest" => await IngestAsync(Environment.GetEnvironmentVariable(args[1])!, args[2], args[3], int.Parse(args[4]), args[5]),
+    "tokenize" => Tokenize(args[1], long.Parse(args[2]), args[3..]),
+    _ => 2,
+};
+
+// A Zipf-weighted sample of the real corpus' words in sentences and paragraphs, deterministic by seed.
+static int Generate(string output, long megabytes, string wordsFrom, int seed)
+{
+    var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+    foreach (var line in File.ReadLines(wordsFrom))
+    {
+        foreach (var w in line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (w.All(char.IsLetter))
+            {
+                counts[w] = counts.GetValueOrDefault(w) + 1;
+            }
+        }
+    }
+
+    var words = counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key).ToArray();
+    var cumulative = new double[words.Length];
+    double total = 0;
+    for (var i = 0; i < words.Length; i++)
+    {
+        total += 1.0 / (i + 1);
+        cumulative[i] = total;
+    }
+
+    var rng = new Random(seed);
+    var target = megabytes * 1_000_000;
+    using var writer = new StreamWriter(output, false, new UTF8Encoding(false), 1 << 20);
+    long written = 0;
+    var sb = new StringBuilder();
+    var paragraph = 0L;
+    while (written < target)
+    {
+        sb.Clear();
+        var sentences = rng.Next(2, 8);
+        for (var s = 0; s < sentences; s++)
+        {
+            var n = rng.Next(6, 25);
+            for (var k = 0; k < n; k++)
+            {
+                var idx = Array.BinarySearch(cumulative, rng.NextDouble() * total);
+                var word = words[idx < 0 ? Math.Min(~idx, words.Length - 1) : idx];
+                sb.Append(k == 0 ? char.ToUpperInvariant(word[0]) + word[1..] : word);
+                sb.Append(k == n - 1 ? (rng.Next(5) == 0 ? "; " : ". ") : (rng.Next(12) == 0 ? ", " : " "));
+            }
+        }
+
+        sb.Append("(¶").Append(paragraph++).Append(")\n\n"); // keeps paragraphs distinct, as real text mostly is
+        writer.Write(sb);
+        written += Encoding.UTF8.GetByteCount(sb.ToString());
+    }
+
+    Console.WriteLine($"generated {written / 1e6:F1} MB from {words.Length} distinct words");
+    return 0;
+}
+
+static async Task<int> IngestAsync(string connection, string dataset, string corpus, int vocabSize, string vocabOut)
+{
+    var service = new StorageOptions { ConnectionString = connection }.CreateBlobServiceClient();
+    foreach (var c in BlobLayout.AllContainers)
+    {
+        await service.GetBlobContainerClient(c).CreateIfNotExistsAsync();
+    }
+
+    var files = Directory.GetFiles(corpus).Order(StringComparer.Ordinal).ToArray();
+    foreach (var file in files)
+    {
+        await using var stream = File.OpenRead(file);
+        await service.GetBlobContainerClient(BlobLayout.Unlabeled).GetBlobClient($"{dataset}/{Path.GetFileName(file)}").UploadAsync(stream, overwrite: true);
+    }
+
+    // Measure from here: upload is the user's cost, not ingestion's.
+    var process = Process.GetCurrentProcess();
+    var cpu0 = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    long bytesRead = 0;
+    var ingestion = new TextIngestion(service) { BytesRead = n => bytesRead += n };
+    var statuses = new List<string>();
+    foreach (var file in files)
+    {
+        var outcome = await ingestion.AcceptBlobAsync(new BlobPath(BlobLayout.Unlabeled, $"{dataset}/{Path.GetFileName(file)}"));
+        statuses.Add($"{Path.GetFileName(file)}={outcome.Status}{(outcome.Reason is null ? "" : ":" + outcome.Reason)}");
+    }
+
+    var acceptSeconds = clock.Elapsed.TotalSeconds;
+    var summary = await ingestion.SealWithSummaryAsync(dataset, "v1", new TextSealOptions { Vocabulary = new WordPieceTrainerOptions { VocabSize = vocabSize } });
+    var seconds = clock.Elapsed.TotalSeconds;
+    process.Refresh();
+    var cpu = (process.TotalProcessorTime - cpu0).TotalSeconds;
+    var vocab = (await service.GetBlobContainerClient(BlobLayout.Datasets).GetBlobClient(BlobPath.Parse(summary.Manifest.Vocab!).Name).DownloadContentAsync()).Value.Content;
+    await File.WriteAllBytesAsync(vocabOut, vocab.ToArray());
+    Console.WriteLine(string.Join(' ', statuses));
+    Console.WriteLine(FormattableString.Invariant(
+        $"INGEST documents={summary.Result.Items} tokens={summary.Tokens} duplicates={summary.DuplicateDocuments} vocab={summary.Manifest.VocabSize} bytes_read={bytesRead} accept_s={acceptSeconds:F1} total_s={seconds:F1} cpu_s={cpu:F1} peak_rss_mb={process.PeakWorkingSet64 / 1e6:F0}"));
+    return 0;
+}
+
+// Tokenizer-only throughput on the same text: Microsoft.ML.Tokenizers BertTokenizer (the peer) and our
+// WordPieceEncoder (normaliser + WordPieceTokenizer), both on ~64 KB chunks cut at line ends, one thread.
+static int Tokenize(string vocabPath, long capMegabytes, string[] files)
+{
+    var bert = BertTokenizer.Create(vocabPath, new BertOptions { LowerCaseBeforeTokenization = true });
+    var ours = WordPieceEncoder.LoadFile(vocabPath, TextNormalization.Default);
+    var cap = capMegabytes * 1_000_000;
+    long bytes = 0, bertTokens = 0, ourTokens = 0;
+    var bertTime = new Stopwatch();
+    var ourTime = new Stopwatch();
+    var chunk = new StringBuilder();
+    void Run()
+    {
+        // BertTokenizer merges words across \n \t \r (PLATFORM.md): give it spaces, as one would in production.
+        var text = chunk.ToString();
+        var spaced = text.Replace('\n', ' ').Replace('\r', ' ').Replace('\t', ' ');
+        bertTime.Start();
+        bertTokens += bert.EncodeToIds(spaced, addSpecialTokens: false).Count;
+        bertTime.Stop();
+        ourTime.Start();
+        ourTokens += ours.EncodeToIds(text).Length;
+        ourTime.Stop();
+        bytes += Encoding.UTF8.GetByteCount(text);
+        chunk.Clear();
+    }
+
+    foreach (var file in files)
+    {
+        using var raw = File.OpenRead(file);
+        using Stream stream = file.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(raw, CompressionMode.Decompress) : raw;
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        while (bytes < cap && reader.ReadLine() is { } line)
+        {
+            chunk.Append(line).Append('\n');
+            if (chunk.Length >= 64 * 1024)
+            {
+                Run();
+            }
+        }
+
+        if (chunk.Length > 0)
+        {
+            Run();
+        }
+    }
+
+    Console.WriteLine(FormattableString.Invariant(
+        $"TOKENIZE mb={bytes / 1e6:F1} bert_mb_per_s={bytes / 1e6 / bertTime.Elapsed.TotalSeconds:F2} bert_tokens={bertTokens} ours_mb_per_s={bytes / 1e6 / ourTime.Elapsed.TotalSeconds:F2} our_tokens={ourTokens}"));
+    return 0;
+}
