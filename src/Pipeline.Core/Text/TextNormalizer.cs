@@ -42,9 +42,9 @@ public sealed class TextNormalizer(TextNormalization options)
                 s = StripMarks(s);
             }
         }
-        else if (Options.Lowercase)
+        else
         {
-            s = s.ToLowerInvariant();
+            return NormalizeAscii(s, Options.Lowercase);
         }
 
         return CleanWhitespaceAndControls(s);
@@ -76,6 +76,47 @@ public sealed class TextNormalizer(TextNormalization options)
 
         var cat = char.GetUnicodeCategory(c);
         return cat is UnicodeCategory.Control or UnicodeCategory.Format;
+    }
+
+    /// <summary>The common case in one pass: lower-case, whitespace runs to one space, controls removed.</summary>
+    private static string NormalizeAscii(string s, bool lowercase)
+    {
+        var rented = s.Length > 4096 ? System.Buffers.ArrayPool<char>.Shared.Rent(s.Length) : null;
+        var buffer = rented is null ? stackalloc char[s.Length] : rented.AsSpan(0, s.Length);
+        try
+        {
+            var n = 0;
+            var pendingSpace = false;
+            foreach (var c in s)
+            {
+                if (c <= ' ' || c == 127)
+                {
+                    if (c is ' ' or '\t' or '\n' or '\r')
+                    {
+                        pendingSpace = n > 0;
+                    }
+
+                    continue;
+                }
+
+                if (pendingSpace)
+                {
+                    buffer[n++] = ' ';
+                    pendingSpace = false;
+                }
+
+                buffer[n++] = lowercase && (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c | 0x20) : c;
+            }
+
+            return n == s.Length && buffer[..n].SequenceEqual(s) ? s : new string(buffer[..n]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<char>.Shared.Return(rented);
+            }
+        }
     }
 
     private static string CleanWhitespaceAndControls(string s)

@@ -175,7 +175,8 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
         Func<string, int> add, WordPieceTrainerOptions options)
     {
         var pairCounts = new Dictionary<long, long>();
-        var where = new Dictionary<long, HashSet<int>>();
+        // pair -> words that contained it (append-only, may hold stale entries: every use re-checks the word).
+        var where = new Dictionary<long, List<int>>();
         for (var w = 0; w < symbols.Count; w++)
         {
             var s = symbols[w];
@@ -183,12 +184,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
             {
                 var p = Key(s[i], s[i + 1]);
                 pairCounts[p] = pairCounts.GetValueOrDefault(p) + counts[w];
-                if (!where.TryGetValue(p, out var set))
-                {
-                    where[p] = set = [];
-                }
-
-                set.Add(w);
+                AddWhere(where, p, w);
             }
         }
 
@@ -222,8 +218,18 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
             var merged = vocab[left] + (rightToken.StartsWith(SpecialTokens.ContinuationPrefix, StringComparison.Ordinal) ? rightToken[2..] : rightToken);
             var newId = ids.TryGetValue(merged, out var existing) ? existing : add(merged);
             var changed = new HashSet<long>();
-            foreach (var w in where[pair].Order())
+            var lastWord = -1;
+            var occurrences = where[pair];
+            var listed = occurrences.Count;
+            for (var o = 0; o < listed; o++)
             {
+                var w = occurrences[o];
+                if (w == lastWord)
+                {
+                    continue;
+                }
+
+                lastWord = w;
                 var s = symbols[w];
                 var count = counts[w];
                 var output = new List<int>(s.Length);
@@ -233,15 +239,15 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
                     {
                         if (output.Count > 0)
                         {
-                            Bump(Key(output[^1], left), -count, w, remove: false);
-                            Bump(Key(output[^1], newId), count, w, remove: false);
+                            Bump(Key(output[^1], left), -count, w);
+                            Bump(Key(output[^1], newId), count, w);
                         }
 
                         if (i + 2 < s.Length)
                         {
                             // The right neighbour may itself start the next occurrence; it is re-counted as (new, next).
-                            Bump(Key(right, s[i + 2]), -count, w, remove: false);
-                            Bump(Key(newId, s[i + 2]), count, w, remove: false);
+                            Bump(Key(right, s[i + 2]), -count, w);
+                            Bump(Key(newId, s[i + 2]), count, w);
                         }
 
                         pairCounts[pair] -= count;
@@ -266,21 +272,26 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
                 }
             }
 
-            void Bump(long p, long delta, int w, bool remove)
+            void Bump(long p, long delta, int w)
             {
-                _ = remove;
-                pairCounts[p] = pairCounts.GetValueOrDefault(p) + delta;
+                ref var c = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(pairCounts, p, out _);
+                c += delta;
                 if (delta > 0)
                 {
-                    if (!where.TryGetValue(p, out var set))
-                    {
-                        where[p] = set = [];
-                    }
-
-                    set.Add(w);
+                    AddWhere(where, p, w);
                     changed.Add(p);
                 }
             }
+        }
+    }
+
+    private static void AddWhere(Dictionary<long, List<int>> where, long pair, int word)
+    {
+        ref var list = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(where, pair, out _);
+        list ??= new List<int>(2);
+        if (list.Count == 0 || list[^1] != word)
+        {
+            list.Add(word);
         }
     }
 

@@ -29,6 +29,16 @@ public class TextNormalizerTests
         Assert.Equal("Café ＡＢ x", normalizer.Normalize("Café\nＡＢ\tx"));
     }
 
+    [Theory]
+    [InlineData("A\vB\fC\u007FD", "abcd")]
+    [InlineData("x\u00e9 \n Y\tz", "xe y z")]
+    [InlineData("UPPER lower MiXeD 123 !?", "upper lower mixed 123 !?")]
+    public void Ascii_fast_path_and_unicode_path_agree(string input, string expected)
+    {
+        Assert.Equal(expected, TextNormalizer.Default.Normalize(input));
+        Assert.Equal(expected + " e", TextNormalizer.Default.Normalize(input + " \u00c9")); // forces the Unicode path
+    }
+
     [Fact]
     public void Lone_surrogates_are_dropped_not_thrown()
     {
