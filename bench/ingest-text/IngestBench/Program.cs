@@ -109,6 +109,7 @@ static async Task<int> IngestAsync(string connection, string dataset, string cor
     var vocab = (await service.GetBlobContainerClient(BlobLayout.Datasets).GetBlobClient(BlobPath.Parse(summary.Manifest.Vocab!).Name).DownloadContentAsync()).Value.Content;
     await File.WriteAllBytesAsync(vocabOut, vocab.ToArray());
     Console.WriteLine(string.Join(' ', statuses));
+    Console.WriteLine("seal seconds: " + summary.Manifest.Extra!["sealSeconds"].GetRawText().ReplaceLineEndings(" "));
     Console.WriteLine(FormattableString.Invariant(
         $"INGEST documents={summary.Result.Items} tokens={summary.Tokens} duplicates={summary.DuplicateDocuments} vocab={summary.Manifest.VocabSize} bytes_read={bytesRead} accept_s={acceptSeconds:F1} total_s={seconds:F1} cpu_s={cpu:F1} peak_rss_mb={process.PeakWorkingSet64 / 1e6:F0}"));
     return 0;

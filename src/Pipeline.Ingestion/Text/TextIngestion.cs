@@ -143,6 +143,8 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }
 
         var prefix = BlobLayout.DatasetVersionPrefix(dataset, version);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var timings = new Dictionary<string, double>();
 
         // Pass 1: vocabulary.
         byte[] vocabBytes;
@@ -156,7 +158,9 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         {
             var trainer = new WordPieceTrainer(options.Normalization);
             await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text), cancellationToken).ConfigureAwait(false);
+            timings["countWords"] = clock.Elapsed.TotalSeconds;
             var vocab = trainer.Train(options.Vocabulary);
+            timings["trainVocabulary"] = clock.Elapsed.TotalSeconds - timings["countWords"];
             using var vocabStream = new MemoryStream();
             WordPieceTrainer.WriteVocab(vocab, vocabStream);
             vocabBytes = vocabStream.ToArray();
@@ -167,6 +171,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         await container.GetBlobClient(vocabPath.Name).UploadAsync(BinaryData.FromBytes(vocabBytes), overwrite: true, cancellationToken).ConfigureAwait(false);
 
         // Pass 2: encode into shards.
+        var encodeStart = clock.Elapsed.TotalSeconds;
         var train = new ShardWriter(container, prefix + "train", encoder.VocabSize, options.TokensPerShard);
         var validation = new ShardWriter(container, prefix + "validation", encoder.VocabSize, options.TokensPerShard);
         long emptyDocuments = 0;
@@ -189,6 +194,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }).ConfigureAwait(false);
         await train.FinishAsync(cancellationToken).ConfigureAwait(false);
         await validation.FinishAsync(cancellationToken).ConfigureAwait(false);
+        timings["encodeAndShard"] = clock.Elapsed.TotalSeconds - encodeStart;
         if (train.Documents == 0)
         {
             throw new InvalidOperationException($"Dataset '{dataset}' has no text left to train on after normalisation and dedupe ({emptyDocuments} empty documents).");
@@ -237,6 +243,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
                 ["validationFraction"] = JsonSerializer.SerializeToElement(options.ValidationFraction),
                 ["split"] = JsonSerializer.SerializeToElement("validation when (FNV-1a 64 of the document's UTF-16 text) mod 2^20 / 2^20 < validationFraction"),
                 ["tokensPerShard"] = JsonSerializer.SerializeToElement(options.TokensPerShard),
+                ["sealSeconds"] = JsonSerializer.SerializeToElement(timings.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 2))),
                 ["shardFormat"] = JsonSerializer.SerializeToElement("PLTOKSH1 (Pipeline.Core.Datasets.TokenShard): ids without [CLS]/[SEP], document offsets"),
             },
         };
