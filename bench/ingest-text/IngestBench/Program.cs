@@ -9,12 +9,14 @@ using Pipeline.Ingestion.Text;
 
 // IngestBench generate <out.txt> <megabytes> <words-from.txt> <seed>
 // IngestBench ingest <connection-env-var> <dataset> <corpus-dir> <vocab-size> <out-vocab.txt>
+// IngestBench train <out-vocab.txt> <vocab-size> <text files...>   (vocabulary trainer alone: time and peak RSS)
 // IngestBench tokenize <vocab.txt> <megabytes-cap> <corpus files...>
 return args[0] switch
 {
     "generate" => Generate(args[1], long.Parse(args[2]), args[3], int.Parse(args[4])),
     "ingest" => await IngestAsync(Environment.GetEnvironmentVariable(args[1])!, args[2], args[3], int.Parse(args[4]), args[5]),
     "tokenize" => Tokenize(args[1], long.Parse(args[2]), args[3..]),
+    "train" => Train(args[1], int.Parse(args[2]), args[3..]),
     _ => 2,
 };
 
@@ -163,5 +165,30 @@ static int Tokenize(string vocabPath, long capMegabytes, string[] files)
 
     Console.WriteLine(FormattableString.Invariant(
         $"TOKENIZE mb={bytes / 1e6:F1} bert_mb_per_s={bytes / 1e6 / bertTime.Elapsed.TotalSeconds:F2} bert_tokens={bertTokens} ours_mb_per_s={bytes / 1e6 / ourTime.Elapsed.TotalSeconds:F2} our_tokens={ourTokens}"));
+    return 0;
+}
+
+static int Train(string output, int vocabSize, string[] files)
+{
+    var trainer = new WordPieceTrainer(TextNormalization.Default);
+    foreach (var file in files)
+    {
+        foreach (var line in File.ReadLines(file))
+        {
+            trainer.Add(line);
+        }
+    }
+
+    GC.Collect();
+    Console.WriteLine($"counted: rss_mb={Process.GetCurrentProcess().WorkingSet64 / 1e6:F0} peak_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0} heap_mb={GC.GetTotalMemory(false) / 1e6:F0}");
+    var clock = Stopwatch.StartNew();
+    var vocab = trainer.Train(new WordPieceTrainerOptions { VocabSize = vocabSize });
+    using (var stream = File.Create(output))
+    {
+        WordPieceTrainer.WriteVocab(vocab, stream);
+    }
+
+    Console.WriteLine(FormattableString.Invariant(
+        $"TRAIN words={trainer.DistinctWords} vocab={vocab.Count} train_s={clock.Elapsed.TotalSeconds:F1} peak_rss_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
     return 0;
 }

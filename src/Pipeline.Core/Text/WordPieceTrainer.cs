@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Pipeline.Core.Text;
@@ -174,33 +175,40 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
     private static void Merge(List<int[]> symbols, List<long> counts, List<string> vocab, Dictionary<string, int> ids,
         Func<string, int> add, WordPieceTrainerOptions options)
     {
-        var pairCounts = new Dictionary<long, long>();
-        // pair -> words that contained it (append-only, may hold stale entries: every use re-checks the word).
-        var where = new Dictionary<long, List<int>>();
+        // Per pair: its count and the head of a linked list of the words that contained it (nodes in two flat int
+        // lists; entries may be stale or repeated, every use re-checks the word). Far smaller than a set per pair.
+        var pairs = new Dictionary<long, PairState>();
+        var nodeWord = new List<int>();
+        var nodeNext = new List<int>();
         for (var w = 0; w < symbols.Count; w++)
         {
             var s = symbols[w];
             for (var i = 0; i + 1 < s.Length; i++)
             {
-                var p = Key(s[i], s[i + 1]);
-                pairCounts[p] = pairCounts.GetValueOrDefault(p) + counts[w];
-                AddWhere(where, p, w);
+                ref var state = ref CollectionsMarshal.GetValueRefOrAddDefault(pairs, Key(s[i], s[i + 1]), out _);
+                state.Count += counts[w];
+                Link(ref state, w, nodeWord, nodeNext);
             }
         }
 
         // Max-heap by count, ties by smaller (left, right) ids; stale entries are re-queued with their current count.
+        // A pair below MinFrequency can never be chosen: existing pairs only lose counts, new ones are queued as made.
         var queue = new PriorityQueue<long, (long NegCount, long Pair)>();
-        foreach (var (p, c) in pairCounts)
+        foreach (var (p, state) in pairs)
         {
-            queue.Enqueue(p, (-c, p));
+            if (state.Count >= options.MinFrequency)
+            {
+                queue.Enqueue(p, (-state.Count, p));
+            }
         }
 
+        var changed = new HashSet<long>();
         while (vocab.Count < options.VocabSize && queue.TryDequeue(out var pair, out var priority))
         {
-            var current = pairCounts.GetValueOrDefault(pair);
+            var current = pairs.GetValueOrDefault(pair).Count;
             if (current != -priority.NegCount)
             {
-                if (current > 0)
+                if (current >= options.MinFrequency)
                 {
                     queue.Enqueue(pair, (-current, pair));
                 }
@@ -217,13 +225,11 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
             var rightToken = vocab[right];
             var merged = vocab[left] + (rightToken.StartsWith(SpecialTokens.ContinuationPrefix, StringComparison.Ordinal) ? rightToken[2..] : rightToken);
             var newId = ids.TryGetValue(merged, out var existing) ? existing : add(merged);
-            var changed = new HashSet<long>();
+            changed.Clear();
             var lastWord = -1;
-            var occurrences = where[pair];
-            var listed = occurrences.Count;
-            for (var o = 0; o < listed; o++)
+            for (var node = pairs[pair].Head; node != 0; node = nodeNext[node - 1])
             {
-                var w = occurrences[o];
+                var w = nodeWord[node - 1];
                 if (w == lastWord)
                 {
                     continue;
@@ -250,7 +256,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
                             Bump(Key(newId, s[i + 2]), count, w);
                         }
 
-                        pairCounts[pair] -= count;
+                        Bump(pair, -count, w);
                         output.Add(newId);
                         i++;
                     }
@@ -260,39 +266,51 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
                     }
                 }
 
-                symbols[w] = [.. output];
+                if (output.Count != s.Length)
+                {
+                    symbols[w] = [.. output];
+                }
             }
 
-            where.Remove(pair);
+            pairs.Remove(pair);
             foreach (var p in changed)
             {
-                if (pairCounts.GetValueOrDefault(p) > 0)
+                var count = pairs.GetValueOrDefault(p).Count;
+                if (count >= options.MinFrequency)
                 {
-                    queue.Enqueue(p, (-pairCounts[p], p));
+                    queue.Enqueue(p, (-count, p));
                 }
             }
 
             void Bump(long p, long delta, int w)
             {
-                ref var c = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(pairCounts, p, out _);
-                c += delta;
+                ref var state = ref CollectionsMarshal.GetValueRefOrAddDefault(pairs, p, out _);
+                state.Count += delta;
                 if (delta > 0)
                 {
-                    AddWhere(where, p, w);
+                    Link(ref state, w, nodeWord, nodeNext);
                     changed.Add(p);
                 }
             }
         }
     }
 
-    private static void AddWhere(Dictionary<long, List<int>> where, long pair, int word)
+    private static void Link(ref PairState state, int word, List<int> nodeWord, List<int> nodeNext)
     {
-        ref var list = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(where, pair, out _);
-        list ??= new List<int>(2);
-        if (list.Count == 0 || list[^1] != word)
+        if (state.Head != 0 && nodeWord[state.Head - 1] == word)
         {
-            list.Add(word);
+            return;
         }
+
+        nodeWord.Add(word);
+        nodeNext.Add(state.Head);
+        state.Head = nodeWord.Count; // 1-based; 0 = empty list
+    }
+
+    private struct PairState
+    {
+        public long Count;
+        public int Head;
     }
 
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;

@@ -156,14 +156,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }
         else
         {
-            var trainer = new WordPieceTrainer(options.Normalization);
-            await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text), cancellationToken).ConfigureAwait(false);
-            timings["countWords"] = clock.Elapsed.TotalSeconds;
-            var vocab = trainer.Train(options.Vocabulary);
-            timings["trainVocabulary"] = clock.Elapsed.TotalSeconds - timings["countWords"];
-            using var vocabStream = new MemoryStream();
-            WordPieceTrainer.WriteVocab(vocab, vocabStream);
-            vocabBytes = vocabStream.ToArray();
+            vocabBytes = await TrainVocabularyAsync(sources, options, clock, timings, cancellationToken).ConfigureAwait(false);
         }
 
         var encoder = WordPieceEncoder.Load(new MemoryStream(vocabBytes), options.Normalization);
@@ -250,6 +243,24 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         await manifestBlob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(manifest, PipelineJson.Options)), overwrite: true, cancellationToken)
             .ConfigureAwait(false);
         return Summarize(manifestPath, manifest, alreadySealed: false) with { DuplicateDocuments = counts.DuplicateDocuments, InputBytes = counts.Bytes };
+    }
+
+    /// <summary>
+    /// Pass 1 in its own method so the word counts die with it: locals of the (async) seal method live until it ends,
+    /// and would otherwise sit in memory beside pass 2.
+    /// </summary>
+    private async Task<byte[]> TrainVocabularyAsync(
+        List<AcceptedSource> sources, TextSealOptions options, System.Diagnostics.Stopwatch clock, Dictionary<string, double> timings,
+        CancellationToken cancellationToken)
+    {
+        var trainer = new WordPieceTrainer(options.Normalization);
+        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text), cancellationToken).ConfigureAwait(false);
+        timings["countWords"] = clock.Elapsed.TotalSeconds;
+        var vocab = trainer.Train(options.Vocabulary);
+        timings["trainVocabulary"] = clock.Elapsed.TotalSeconds - timings["countWords"];
+        using var vocabStream = new MemoryStream();
+        WordPieceTrainer.WriteVocab(vocab, vocabStream);
+        return vocabStream.ToArray();
     }
 
     /// <summary>Deterministic split by content: the same document lands in the same split in every version.</summary>
