@@ -58,15 +58,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization)
         var span = normalized.AsSpan();
         foreach (var (offset, length) in BertPreTokenizer.Split(span))
         {
-            var word = span.Slice(offset, length);
-            if (lookup.TryGetValue(word, out var c))
-            {
-                lookup[word] = c + 1;
-            }
-            else
-            {
-                lookup[word] = 1;
-            }
+            CollectionsMarshal.GetValueRefOrAddDefault(lookup, span.Slice(offset, length), out _)++;
 
             WordsSeen++;
         }
