@@ -182,6 +182,34 @@ public class ModelRegistryTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Fact]
+    public async Task A_finished_job_result_publishes_its_artifacts_with_parity_from_parity_json()
+    {
+        var service = await azurite.CreateLayoutAsync();
+        var registry = new ModelRegistry(service);
+        var name = UniqueName();
+        var runs = service.GetBlobContainerClient(BlobLayout.Runs);
+        var runId = $"run-{Guid.NewGuid():N}";
+        var artifacts = new Dictionary<string, string>();
+        foreach (var (file, content) in new[] { ("encoder.onnx", "enc"), ("encoder-random.onnx", "rand"), ("config.json", "{}"), ("parity.json", Parity().ToJson()), ("loss-curve.png", "png") })
+        {
+            await runs.GetBlobClient($"{runId}/job-1/{file}").UploadAsync(BinaryData.FromString(content));
+            artifacts[file] = $"runs/{runId}/job-1/{file}";
+        }
+
+        artifacts["checkpoint"] = $"runs/{runId}/job-1/checkpoints/";
+        var job = new Pipeline.Core.Jobs.JobResult { RunId = runId, JobId = "job-1", Objective = "mlm", Status = "succeeded", Steps = 300, ValidationMetric = "mlm_loss", ValidationValue = 3.2, Artifacts = artifacts };
+
+        var first = await registry.PublishAsync(PublishRequest.FromJobResult(name, job, new JsonObject { ["accuracy"] = 0.6 }));
+        var retried = await registry.PublishAsync(PublishRequest.FromJobResult(name, job, new JsonObject { ["accuracy"] = 0.6 }));
+
+        Assert.True(first.Promoted, first.NotPromotedReason);
+        Assert.Equal(first.Version, retried.Version);
+        Assert.Equal(["config.json", "encoder.onnx", "loss-curve.png", "metrics.json", "model-card.md", "parity.json"], first.Files.Keys.Order());
+        Assert.Equal(3.2, JsonNode.Parse((await Blob(BlobLayout.ModelArtifact(name, first.Version, "metrics.json")).DownloadContentAsync()).Value.Content.ToString())!["training"]!["validation.mlm_loss"]!.GetValue<double>());
+        Assert.Throws<PublishRefusedException>(() => PublishRequest.FromJobResult(name, job with { Status = "failed", Error = "out of memory" }));
+    }
+
+    [Fact]
     public async Task Versions_are_immutable_a_missing_encoder_or_reserved_file_name_is_refused()
     {
         var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
