@@ -52,6 +52,11 @@ foreach (var threads in threadCounts)
 {
     torch.set_num_threads(threads);
     using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+    if (Environment.GetEnvironmentVariable("ONNX_BENCH_DUMP_OPTIMIZED") is { Length: > 0 } dump)
+    {
+        options.OptimizedModelFilePath = dump; // the graph after ORT's fusions, to see which fired
+    }
+
     using var session = new InferenceSession(onnxPath, options);
     foreach (var (b, batch) in batches)
     {

@@ -153,6 +153,42 @@ public class ModelRegistryTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Fact]
+    public async Task A_publish_that_died_after_claiming_its_version_is_completed_by_the_retry()
+    {
+        var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
+        var name = UniqueName();
+        // What a crashed attempt leaves: the claim and one artifact, no SHA256SUMS.
+        await Blob(BlobLayout.ModelArtifact(name, "1", "publish.json")).UploadAsync(BinaryData.FromString("{\"idempotencyKey\":\"run-9/publish\"}"));
+        await Blob(BlobLayout.ModelArtifact(name, "1", "encoder.onnx")).UploadAsync(BinaryData.FromString("half-written"));
+        Assert.Empty(await registry.ListVersionsAsync(name));
+
+        var retry = await registry.PublishAsync(Request(name, "complete") with { IdempotencyKey = "run-9/publish" });
+        var fresh = await registry.PublishAsync(Request(name, "other"));
+
+        Assert.Equal(("1", "2"), (retry.Version, fresh.Version));
+        Assert.False(retry.AlreadyPublished);
+        Assert.Equal("complete", Encoding.UTF8.GetString(await registry.ReadFileAsync(await registry.ResolveAsync(name, "1"), "encoder.onnx")));
+    }
+
+    [Fact]
+    public void Combined_parity_passes_only_when_every_exported_file_passes()
+    {
+        var encoder = Parity();
+        var mlm = new ParityReport { Model = "mlm.onnx", MaxAbsDiff = 3e-3, Passed = false, Failure = "logits in case 'b4 t11': max |diff| 0.003 > 0.0001", Top1Mismatches = 2 };
+
+        var both = ParityReport.Combine("parity.json", [encoder, mlm]);
+        var ok = ParityReport.Combine("parity.json", [encoder, encoder with { Model = "mlm.onnx", Top1Mismatches = 0 }]);
+
+        Assert.False(both.Passed);
+        Assert.Equal(3e-3, both.MaxAbsDiff);
+        Assert.Equal(2, both.Top1Mismatches);
+        Assert.Contains("mlm.onnx: logits", both.Failure);
+        Assert.True(ok.Passed);
+        Assert.Null(ok.Failure);
+        Assert.True(ParityReport.Read(both.ToJson()) is { Passed: false, Top1Mismatches: 2 });
+    }
+
+    [Fact]
     public async Task Artifacts_are_copied_from_blob_paths_as_result_json_carries_them()
     {
         var service = await azurite.CreateLayoutAsync();
