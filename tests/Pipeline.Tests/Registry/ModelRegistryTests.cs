@@ -103,6 +103,35 @@ public class ModelRegistryTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Fact]
+    public async Task An_evaluator_metrics_json_and_markdown_are_merged_into_metrics_and_the_card()
+    {
+        var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
+        var name = UniqueName();
+        var request = Request(name, "enc") with { Evaluation = null };
+        request = request with
+        {
+            Artifacts = new Dictionary<string, ArtifactSource>(request.Artifacts)
+            {
+                ["metrics.json"] = ArtifactSource.FromFile(Write("m.json", "{\"evaluation\":{\"probe_accuracy_at_50\":0.64},\"dataEfficiency\":{\"budgets\":[10,50]}}")),
+                ["data-efficiency.md"] = ArtifactSource.FromFile(Write("d.md", "Pretrained beats TF-IDF at 50 labels per class.")),
+            },
+        };
+
+        var result = await registry.PublishAsync(request);
+
+        Assert.True(result.Promoted, result.NotPromotedReason);
+        var model = await registry.ResolveAsync(name);
+        var metrics = JsonNode.Parse(await registry.ReadFileAsync(model, "metrics.json"))!;
+        Assert.Equal(0.64, metrics["evaluation"]!["probe_accuracy_at_50"]!.GetValue<double>());
+        Assert.Equal(50, metrics["dataEfficiency"]!["budgets"]![1]!.GetValue<int>());
+        Assert.Equal(2.5, metrics["training"]!["final_loss"]!.GetValue<double>());
+        var card = Encoding.UTF8.GetString(await registry.ReadFileAsync(model, "model-card.md"));
+        Assert.Contains("## Downstream evaluation", card);
+        Assert.Contains("Pretrained beats TF-IDF at 50 labels per class.", card);
+        Assert.Contains("evaluation.probe_accuracy_at_50 | 0.64", card);
+    }
+
+    [Fact]
     public async Task Corrupted_artifact_is_refused_at_load()
     {
         var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
