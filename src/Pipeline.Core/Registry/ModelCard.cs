@@ -25,6 +25,9 @@ public sealed record ModelCardInput
 
     public ParityReport? Parity { get; init; }
 
+    /// <summary>A markdown section from the downstream evaluator, embedded as is.</summary>
+    public string? EvaluationMarkdown { get; init; }
+
     /// <summary>File name to sha256 of every file in the version (plots among them are embedded).</summary>
     public IReadOnlyDictionary<string, string> Files { get; init; } = new Dictionary<string, string>();
 }
@@ -87,6 +90,14 @@ public static class ModelCard
         if (input.Evaluation is null)
         {
             md.AppendLine("Downstream evaluation has not run for this version, so it is not the `latest` alias.");
+            md.AppendLine();
+        }
+
+        if (!string.IsNullOrWhiteSpace(input.EvaluationMarkdown))
+        {
+            md.AppendLine("## Downstream evaluation");
+            md.AppendLine();
+            md.AppendLine(input.EvaluationMarkdown.Trim());
             md.AppendLine();
         }
 

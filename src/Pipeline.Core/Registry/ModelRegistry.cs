@@ -23,6 +23,9 @@ public sealed class ModelRegistry
     public const string ModelCardFile = "model-card.md";
     public const string PublishFile = "publish.json";
 
+    /// <summary>The evaluator's model-card section (Pipeline.Evaluation writes it); embedded in model-card.md when present.</summary>
+    public const string EvaluationMarkdownFile = "data-efficiency.md";
+
     /// <summary>Files the registry writes itself; a request may not supply them.</summary>
     public static IReadOnlyList<string> GeneratedFiles { get; } = [ModelCardFile, Sha256Sums.FileName, PublishFile];
 
@@ -55,10 +58,12 @@ public sealed class ModelRegistry
             throw new PublishRefusedException($"Refusing to publish {name}: the ONNX parity check failed ({parity.Failure ?? "no reason given"}; max |diff| {parity.MaxAbsDiff:G3}, tolerance {parity.Tolerance:G3}).");
         }
 
-        var evaluation = request.Evaluation?.DeepClone() ?? (files.TryGetValue(MetricsFile, out var metricsBytes) ? JsonNode.Parse(metricsBytes) : null);
+        // An evaluator's metrics.json artifact ({"evaluation": summary, ...full report}) is merged, not nested.
+        var evaluatorMetrics = files.TryGetValue(MetricsFile, out var metricsBytes) ? JsonNode.Parse(metricsBytes) as JsonObject : null;
+        var evaluation = request.Evaluation?.DeepClone() ?? (evaluatorMetrics is null ? null : evaluatorMetrics["evaluation"]?.DeepClone() ?? evaluatorMetrics.DeepClone());
         files.Remove(MetricsFile);
         files[ParityFile] = Encoding.UTF8.GetBytes(parity.ToJson());
-        files[MetricsFile] = Encoding.UTF8.GetBytes(MetricsJson(request.TrainingMetrics, evaluation, parity));
+        files[MetricsFile] = Encoding.UTF8.GetBytes(MetricsJson(request.TrainingMetrics, evaluation, parity, evaluatorMetrics));
         await _container.CreateIfNotExistsAsync(cancellationToken: ct);
 
         var (version, existing) = await ClaimVersionAsync(name, request.IdempotencyKey, ct);
@@ -81,6 +86,7 @@ public sealed class ModelRegistry
             Evaluation = evaluation,
             Parity = parity,
             Files = hashes,
+            EvaluationMarkdown = files.TryGetValue(EvaluationMarkdownFile, out var evaluationMarkdown) ? Encoding.UTF8.GetString(evaluationMarkdown) : null,
         });
         files[ModelCardFile] = Encoding.UTF8.GetBytes(card);
         hashes[ModelCardFile] = Sha256Sums.Hash(files[ModelCardFile]);
@@ -433,7 +439,7 @@ public sealed class ModelRegistry
         throw new PublishRefusedException($"Refusing to publish {request.Name}: no parity report (pass PublishRequest.Parity or a {ParityFile} artifact).");
     }
 
-    private static string MetricsJson(IReadOnlyDictionary<string, double> training, JsonNode? evaluation, ParityReport parity)
+    private static string MetricsJson(IReadOnlyDictionary<string, double> training, JsonNode? evaluation, ParityReport parity, JsonObject? evaluatorMetrics)
     {
         var trainingNode = new JsonObject();
         foreach (var (key, value) in training.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -453,6 +459,17 @@ public sealed class ModelRegistry
                 ["top1Mismatches"] = parity.Top1Mismatches,
             },
         };
+        if (evaluatorMetrics?.ContainsKey("evaluation") == true)
+        {
+            foreach (var (key, value) in evaluatorMetrics)
+            {
+                if (!metrics.ContainsKey(key))
+                {
+                    metrics[key] = value?.DeepClone();
+                }
+            }
+        }
+
         return metrics.ToJsonString(PipelineJson.Options);
     }
 

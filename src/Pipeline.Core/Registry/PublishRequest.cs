@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Pipeline.Core.Jobs;
 using Pipeline.Core.Storage;
 
 namespace Pipeline.Core.Registry;
@@ -34,6 +35,41 @@ public sealed record PublishRequest
 
     /// <summary>Move latest.json when the gate (parity passed + evaluation present) allows it.</summary>
     public bool Promote { get; init; } = true;
+
+    /// <summary>Job artifacts that are not part of a published version (the checkpoint folder, the random-init baseline).</summary>
+    public static IReadOnlyList<string> TrainingOnlyArtifacts { get; } = ["checkpoint", "encoder-random.onnx"];
+
+    /// <summary>
+    /// The request for a finished training job: its result.json artifacts (blob paths; parity.json among them) minus
+    /// <see cref="TrainingOnlyArtifacts"/>, its metrics, and an idempotency key of run/job so a retried publish
+    /// activity lands in the same version.
+    /// </summary>
+    public static PublishRequest FromJobResult(string name, JobResult result, JsonNode? evaluation = null, ModelCardInfo? card = null)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (result.Status != JobResult.Statuses.Succeeded)
+        {
+            throw new PublishRefusedException($"Refusing to publish {name} from job {result.RunId}/{result.JobId}: it {result.Status} ({result.Error ?? "no error recorded"}).");
+        }
+
+        var metrics = new Dictionary<string, double>(result.Metrics) { ["steps"] = result.Steps };
+        if (result.ValidationMetric is not null && result.ValidationValue is { } value)
+        {
+            metrics[$"validation.{result.ValidationMetric}"] = value;
+        }
+
+        return new PublishRequest
+        {
+            Name = name,
+            Artifacts = result.Artifacts
+                .Where(kv => !TrainingOnlyArtifacts.Contains(kv.Key))
+                .ToDictionary(kv => kv.Key, kv => ArtifactSource.FromBlob(kv.Value)),
+            Evaluation = evaluation,
+            TrainingMetrics = metrics,
+            Card = (card ?? new ModelCardInfo()) with { Objective = card?.Objective ?? result.Objective, RunId = result.RunId, JobId = result.JobId },
+            IdempotencyKey = $"{result.RunId}/{result.JobId}",
+        };
+    }
 }
 
 /// <summary>Where an artifact's bytes come from: a blob (container/name) or a local file.</summary>

@@ -103,6 +103,35 @@ public class ModelRegistryTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Fact]
+    public async Task An_evaluator_metrics_json_and_markdown_are_merged_into_metrics_and_the_card()
+    {
+        var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
+        var name = UniqueName();
+        var request = Request(name, "enc") with { Evaluation = null };
+        request = request with
+        {
+            Artifacts = new Dictionary<string, ArtifactSource>(request.Artifacts)
+            {
+                ["metrics.json"] = ArtifactSource.FromFile(Write("m.json", "{\"evaluation\":{\"probe_accuracy_at_50\":0.64},\"dataEfficiency\":{\"budgets\":[10,50]}}")),
+                ["data-efficiency.md"] = ArtifactSource.FromFile(Write("d.md", "Pretrained beats TF-IDF at 50 labels per class.")),
+            },
+        };
+
+        var result = await registry.PublishAsync(request);
+
+        Assert.True(result.Promoted, result.NotPromotedReason);
+        var model = await registry.ResolveAsync(name);
+        var metrics = JsonNode.Parse(await registry.ReadFileAsync(model, "metrics.json"))!;
+        Assert.Equal(0.64, metrics["evaluation"]!["probe_accuracy_at_50"]!.GetValue<double>());
+        Assert.Equal(50, metrics["dataEfficiency"]!["budgets"]![1]!.GetValue<int>());
+        Assert.Equal(2.5, metrics["training"]!["final_loss"]!.GetValue<double>());
+        var card = Encoding.UTF8.GetString(await registry.ReadFileAsync(model, "model-card.md"));
+        Assert.Contains("## Downstream evaluation", card);
+        Assert.Contains("Pretrained beats TF-IDF at 50 labels per class.", card);
+        Assert.Contains("evaluation.probe_accuracy_at_50 | 0.64", card);
+    }
+
+    [Fact]
     public async Task Corrupted_artifact_is_refused_at_load()
     {
         var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
@@ -153,6 +182,42 @@ public class ModelRegistryTests(AzuriteFixture azurite) : IDisposable
     }
 
     [Fact]
+    public async Task A_publish_that_died_after_claiming_its_version_is_completed_by_the_retry()
+    {
+        var registry = new ModelRegistry(await azurite.CreateLayoutAsync());
+        var name = UniqueName();
+        // What a crashed attempt leaves: the claim and one artifact, no SHA256SUMS.
+        await Blob(BlobLayout.ModelArtifact(name, "1", "publish.json")).UploadAsync(BinaryData.FromString("{\"idempotencyKey\":\"run-9/publish\"}"));
+        await Blob(BlobLayout.ModelArtifact(name, "1", "encoder.onnx")).UploadAsync(BinaryData.FromString("half-written"));
+        Assert.Empty(await registry.ListVersionsAsync(name));
+
+        var retry = await registry.PublishAsync(Request(name, "complete") with { IdempotencyKey = "run-9/publish" });
+        var fresh = await registry.PublishAsync(Request(name, "other"));
+
+        Assert.Equal(("1", "2"), (retry.Version, fresh.Version));
+        Assert.False(retry.AlreadyPublished);
+        Assert.Equal("complete", Encoding.UTF8.GetString(await registry.ReadFileAsync(await registry.ResolveAsync(name, "1"), "encoder.onnx")));
+    }
+
+    [Fact]
+    public void Combined_parity_passes_only_when_every_exported_file_passes()
+    {
+        var encoder = Parity();
+        var mlm = new ParityReport { Model = "mlm.onnx", MaxAbsDiff = 3e-3, Passed = false, Failure = "logits in case 'b4 t11': max |diff| 0.003 > 0.0001", Top1Mismatches = 2 };
+
+        var both = ParityReport.Combine("parity.json", [encoder, mlm]);
+        var ok = ParityReport.Combine("parity.json", [encoder, encoder with { Model = "mlm.onnx", Top1Mismatches = 0 }]);
+
+        Assert.False(both.Passed);
+        Assert.Equal(3e-3, both.MaxAbsDiff);
+        Assert.Equal(2, both.Top1Mismatches);
+        Assert.Contains("mlm.onnx: logits", both.Failure);
+        Assert.True(ok.Passed);
+        Assert.Null(ok.Failure);
+        Assert.True(ParityReport.Read(both.ToJson()) is { Passed: false, Top1Mismatches: 2 });
+    }
+
+    [Fact]
     public async Task Artifacts_are_copied_from_blob_paths_as_result_json_carries_them()
     {
         var service = await azurite.CreateLayoutAsync();
@@ -179,6 +244,34 @@ public class ModelRegistryTests(AzuriteFixture azurite) : IDisposable
         Assert.True(result.Promoted);
         var model = await registry.ResolveAsync(name);
         Assert.Equal("from-blob", Encoding.UTF8.GetString(await registry.ReadFileAsync(model, "encoder.onnx")));
+    }
+
+    [Fact]
+    public async Task A_finished_job_result_publishes_its_artifacts_with_parity_from_parity_json()
+    {
+        var service = await azurite.CreateLayoutAsync();
+        var registry = new ModelRegistry(service);
+        var name = UniqueName();
+        var runs = service.GetBlobContainerClient(BlobLayout.Runs);
+        var runId = $"run-{Guid.NewGuid():N}";
+        var artifacts = new Dictionary<string, string>();
+        foreach (var (file, content) in new[] { ("encoder.onnx", "enc"), ("encoder-random.onnx", "rand"), ("config.json", "{}"), ("parity.json", Parity().ToJson()), ("loss-curve.png", "png") })
+        {
+            await runs.GetBlobClient($"{runId}/job-1/{file}").UploadAsync(BinaryData.FromString(content));
+            artifacts[file] = $"runs/{runId}/job-1/{file}";
+        }
+
+        artifacts["checkpoint"] = $"runs/{runId}/job-1/checkpoints/";
+        var job = new Pipeline.Core.Jobs.JobResult { RunId = runId, JobId = "job-1", Objective = "mlm", Status = "succeeded", Steps = 300, ValidationMetric = "mlm_loss", ValidationValue = 3.2, Artifacts = artifacts };
+
+        var first = await registry.PublishAsync(PublishRequest.FromJobResult(name, job, new JsonObject { ["accuracy"] = 0.6 }));
+        var retried = await registry.PublishAsync(PublishRequest.FromJobResult(name, job, new JsonObject { ["accuracy"] = 0.6 }));
+
+        Assert.True(first.Promoted, first.NotPromotedReason);
+        Assert.Equal(first.Version, retried.Version);
+        Assert.Equal(["config.json", "encoder.onnx", "loss-curve.png", "metrics.json", "model-card.md", "parity.json"], first.Files.Keys.Order());
+        Assert.Equal(3.2, JsonNode.Parse((await Blob(BlobLayout.ModelArtifact(name, first.Version, "metrics.json")).DownloadContentAsync()).Value.Content.ToString())!["training"]!["validation.mlm_loss"]!.GetValue<double>());
+        Assert.Throws<PublishRefusedException>(() => PublishRequest.FromJobResult(name, job with { Status = "failed", Error = "out of memory" }));
     }
 
     [Fact]

@@ -1,0 +1,6 @@
+using Pipeline.Testing;
+
+namespace Pipeline.Training.Tests;
+
+[CollectionDefinition(AzuriteCollection.Name)]
+public sealed class AzuriteCollectionDefinition : ICollectionFixture<AzuriteFixture>;
