@@ -6,6 +6,11 @@ using Pipeline.Ingestion.Images;
 using Pipeline.Training.Images;
 using static TorchSharp.torch;
 
+if (args[0] == "quality")
+{
+    return QualityBench.Run(args[1..]);
+}
+
 // SimClrBench <idx images> <threads> <warmup steps> <timed steps> <batch> <images to load>
 // Trains the pipeline's SimCLR objective (small CNN 32-64, projection 128-64, NT-Xent, SmallGrey augmentations) through
 // ImagePretrainer and prints "IMAGES_PER_S <x>": source images per second over the timed steps (each image is 2 views).
@@ -47,3 +52,4 @@ trainer.Train(train, validation, work, onStep: (step, loss) =>
 });
 Directory.Delete(work, recursive: true);
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"IMAGES_PER_S {timed * batch / clock.Elapsed.TotalSeconds:F1} threads={get_num_threads()} final_loss={lastLoss:F4}"));
+return 0;
