@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Pipeline.Cli.Commands;
 
-var root = new RootCommand("pipeline: self-supervised pretraining on Azure Functions or a local host");
+var root = new RootCommand("pipeline: self-supervised pretraining on Azure Functions + Durable, or locally on Azurite");
 root.Subcommands.Add(IngestCommand.Create());
+root.Subcommands.Add(UploadIdxCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -86,7 +86,7 @@ public static class Augmentations
     {
         using var scope = NewDisposeScope();
         var b = images.shape[0];
-        var u = rand([b, 5], dtype: ScalarType.Float64, generator: generator);
+        var u = rand([b, 5], dtype: ScalarType.Float64, device: images.device, generator: generator);
         var scale = (u[.., 0] * (o.MaxScale - o.MinScale)) + o.MinScale;
         var logRatio = (u[.., 1] * (Math.Log(o.MaxRatio) - Math.Log(o.MinRatio))) + Math.Log(o.MinRatio);
         var ratio = logRatio.exp();
@@ -108,7 +108,7 @@ public static class Augmentations
         using var scope = NewDisposeScope();
         var b = x.shape[0];
         var s = o.ColorJitterStrength;
-        var u = rand([b, 4], dtype: x.dtype, generator: generator);
+        var u = rand([b, 4], dtype: x.dtype, device: x.device, generator: generator);
         var apply = Coin(b, o.ColorJitterProbability, generator, x);
         var y = x;
         var brightness = Factor(u[.., 0], s * o.Brightness);
@@ -130,7 +130,7 @@ public static class Augmentations
     private static Tensor HueShift(Tensor x, Tensor hue)
     {
         using var scope = NewDisposeScope();
-        var toYiq = tensor(new double[,] { { 0.299, 0.587, 0.114 }, { 0.596, -0.274, -0.322 }, { 0.211, -0.523, 0.312 } }).to_type(x.dtype);
+        var toYiq = tensor(new double[,] { { 0.299, 0.587, 0.114 }, { 0.596, -0.274, -0.322 }, { 0.211, -0.523, 0.312 } }).to(x.dtype, x.device);
         var fromYiq = toYiq.inverse();
         var angle = hue * (2 * Math.PI);
         var (cos, sin) = (angle.cos(), angle.sin());
@@ -148,14 +148,14 @@ public static class Augmentations
         using var scope = NewDisposeScope();
         long b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
         var k = Math.Max(3, (int)(Math.Min(h, w) * 0.1) | 1);
-        var u = rand([b, 1], dtype: x.dtype, generator: generator);
+        var u = rand([b, 1], dtype: x.dtype, device: x.device, generator: generator);
         var sigma = (u * (o.MaxBlurSigma - o.MinBlurSigma)) + o.MinBlurSigma;
         var apply = Coin(b, o.BlurProbability, generator, x).reshape(b, 1);
-        var offsets = arange(-(k / 2), (k / 2) + 1, dtype: x.dtype).reshape(1, k);
+        var offsets = arange(-(k / 2), (k / 2) + 1, dtype: x.dtype, device: x.device).reshape(1, k);
         var kernel = (-(offsets * offsets) / (2 * sigma * sigma)).exp();
         kernel = kernel / kernel.sum(1, keepdim: true);
         // Images that are not blurred get the identity kernel, so one grouped convolution serves the whole batch.
-        var identity = zeros(1, k, dtype: x.dtype);
+        var identity = zeros(1, k, dtype: x.dtype, device: x.device);
         identity[0, k / 2] = 1;
         kernel = where(apply, kernel, identity).repeat_interleave(c, 0); // [B*C, k]
         var planes = nn.functional.pad(x.reshape(1, b * c, h, w), [k / 2, k / 2, k / 2, k / 2], PaddingModes.Reflect);
@@ -174,7 +174,7 @@ public static class Augmentations
     }
 
     private static Tensor Coin(long batch, double p, Generator generator, Tensor like) =>
-        rand([batch], dtype: like.dtype, generator: generator).lt(p).reshape(-1, 1, 1, 1);
+        rand([batch], dtype: like.dtype, device: like.device, generator: generator).lt(p).reshape(-1, 1, 1, 1);
 }
 
 /// <summary>Seeded torch generators from the signed seeds job specs carry.</summary>

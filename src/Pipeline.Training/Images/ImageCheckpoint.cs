@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Pipeline.Core;
+using Pipeline.Training.Jobs;
 
 namespace Pipeline.Training.Images;
 
@@ -20,6 +21,12 @@ public static class ImageCheckpoint
         trainer.Optimizer.save_state_dict(Path.Combine(folder, "optimizer.bin"));
         var state = new CheckpointState(step, trainer.Config, losses);
         File.WriteAllBytes(Path.Combine(folder, StateFile), JsonSerializer.SerializeToUtf8Bytes(state, PipelineJson.Options));
+        // Keep the newest two locally; the durable copies live in the job's checkpoint store.
+        foreach (var old in Directory.GetDirectories(directory, "step-*").OrderDescending(StringComparer.Ordinal).Skip(2))
+        {
+            Directory.Delete(old, recursive: true);
+        }
+
         return folder;
     }
 

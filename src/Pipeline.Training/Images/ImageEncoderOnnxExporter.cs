@@ -27,8 +27,9 @@ public static class ImageEncoderOnnxExporter
             case SmallCnn cnn:
                 for (var i = 0; i < cnn.blocks.Count; i++)
                 {
-                    x = EmitConvBn(g, cnn.blocks[i], $"blocks.{i}", x);
+                    x = EmitConvBn(g, cnn.blocks[i], $"blocks.{i}", x, relu: false);
                     x = g.Node("MaxPool", [x], null, Attr("kernel_shape", new long[] { 2, 2 }), Attr("strides", new long[] { 2, 2 }));
+                    x = g.Node("Relu", [x]);
                 }
 
                 break;
@@ -89,7 +90,7 @@ public static class ImageEncoderOnnxExporter
         }
     }
 
-    private static string EmitConvBn(OnnxGraphBuilder g, ConvBn unit, string prefix, string input)
+    private static string EmitConvBn(OnnxGraphBuilder g, ConvBn unit, string prefix, string input, bool relu = true)
     {
         using var scope = NewDisposeScope();
         var bn = unit.bn;
@@ -103,6 +104,6 @@ public static class ImageEncoderOnnxExporter
         var b = g.Initializer($"{prefix}.bias", bias.to_type(ScalarType.Float32));
         var y = g.Node("Conv", [input, w, b], null,
             Attr("kernel_shape", new long[] { kernel, kernel }), Attr("strides", new long[] { stride, stride }), Attr("pads", new long[] { pad, pad, pad, pad }));
-        return unit.Relu ? g.Node("Relu", [y]) : y;
+        return unit.Relu && relu ? g.Node("Relu", [y]) : y;
     }
 }

@@ -39,7 +39,7 @@ public sealed class ConvBn : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>The small CNN: [conv-BN-ReLU-maxpool2] per entry of ConvChannels, then global average pooling.</summary>
+/// <summary>The small CNN: [conv-BN-maxpool2-ReLU] per entry of ConvChannels, then global average pooling.</summary>
 public sealed class SmallCnn : ImageEncoder
 {
     public readonly ModuleList<ConvBn> blocks = new();
@@ -61,7 +61,8 @@ public sealed class SmallCnn : ImageEncoder
         using var scope = NewDisposeScope();
         foreach (var block in blocks)
         {
-            x = nn.functional.max_pool2d(block.forward(x), 2, 2);
+            // relu(maxpool(y)) == maxpool(relu(y)) (ReLU is monotone), and ReLU on the pooled map is 4x less work.
+            x = nn.functional.relu(nn.functional.max_pool2d(block.bn.forward(block.conv.forward(x)), 2, 2));
         }
 
         return x.mean([2, 3]).MoveToOuterDisposeScope();

@@ -41,6 +41,8 @@ public sealed class SimClrPretext(ImageEncoderConfig model, AugmentationOptions 
     /// <summary>Validation compares each image's view against this many candidates (the other images' views).</summary>
     public const int ValidationCandidates = 256;
 
+    public AugmentationOptions Augmentation => augmentation;
+
     public nn.Module<Tensor, Tensor> Head { get; } = new ProjectionHead(model.EmbeddingDim, model.ProjectionHidden, model.ProjectionDim);
 
     public string MetricName => "contrastive_top1";

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Pipeline.Core;
 using Pipeline.Core.Datasets;
 using Pipeline.Core.Jobs;
+using Pipeline.Training.Jobs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,9 +19,6 @@ public sealed record ImagePretrainingSettings
     /// <summary>NT-Xent temperature (SimCLR).</summary>
     public double Temperature { get; init; } = 0.5;
 
-    /// <summary>Wall-clock limit: training stops at the next step boundary, checkpoints and still exports.</summary>
-    public double? MaxMinutes { get; init; }
-
     /// <summary>Held-out images used for the validation metric.</summary>
     public int ValidationImages { get; init; } = 1024;
 
@@ -35,7 +32,6 @@ public sealed record ImagePretrainingSettings
 public sealed record ImagePretrainingResult(
     int Steps, IReadOnlyList<LossPoint> Losses, string MetricName, double ValidationValue, bool HigherIsBetter, bool StoppedByTimeLimit);
 
-public sealed record LossPoint(int Step, double Loss);
 
 /// <summary>
 /// The image pretraining loop, visible in order: batch, augment, forward, loss, backward, clip, step, schedule, log,
@@ -50,8 +46,9 @@ public sealed class ImagePretrainer : IDisposable
     private readonly PixelNormalizer _normalizer;
     private readonly Dictionary<int, long[]> _epochOrders = [];
 
-    public ImagePretrainer(string objective, ImagePretrainingSettings settings, OptimizationOptions optimization, ImagePreprocessing preprocessing)
+    public ImagePretrainer(string objective, ImagePretrainingSettings settings, OptimizationOptions optimization, ImagePreprocessing preprocessing, Device? device = null)
     {
+        Device = device ?? CPU;
         if (objective is not (Objectives.SimClr or Objectives.Rotation))
         {
             throw new ArgumentException($"'{objective}' is not an image objective; use '{Objectives.SimClr}' or '{Objectives.Rotation}'.");
@@ -73,12 +70,16 @@ public sealed class ImagePretrainer : IDisposable
         Pretext = objective == Objectives.SimClr
             ? new SimClrPretext(Config, settings.Augmentation ?? AugmentationOptions.SmallGrey, settings.Temperature)
             : new RotationPretext(Config, settings.Augmentation ?? AugmentationOptions.Rotation);
+        Encoder.to(Device);
+        Pretext.Head.to(Device);
         Optimizer = optim.AdamW(
             Encoder.parameters().Concat(Pretext.Head.parameters()), optimization.LearningRate, optimization.Beta1, optimization.Beta2,
             optimization.Epsilon, optimization.WeightDecay);
     }
 
     public ImageEncoderConfig Config { get; }
+
+    public Device Device { get; }
 
     public ImageEncoder Encoder { get; }
 
@@ -87,16 +88,17 @@ public sealed class ImagePretrainer : IDisposable
     public TorchSharp.Modules.AdamW Optimizer { get; }
 
     /// <summary>
-    /// Trains to Optimization.Steps (or the wall-clock limit), resuming from the newest checkpoint in
-    /// <paramref name="checkpointDirectory"/>. <paramref name="onCheckpoint"/> sees each checkpoint folder once written.
+    /// Trains to Optimization.Steps (or until <paramref name="stop"/> says so, e.g. the job's wall-clock limit), resuming
+    /// from the newest checkpoint in <paramref name="checkpointDirectory"/>. <paramref name="onCheckpoint"/> sees each
+    /// checkpoint folder once written; <paramref name="onStep"/> each step's loss.
     /// </summary>
     /// <param name="train">uint8 [N, C, H, W].</param>
     /// <param name="validation">uint8 [M, C, H, W]; may be empty.</param>
     public ImagePretrainingResult Train(
         Tensor train, Tensor validation, string checkpointDirectory, Action<string>? log = null,
-        Func<string, int, Task>? onCheckpoint = null, CancellationToken cancellationToken = default)
+        Func<string, int, Task>? onCheckpoint = null, Func<bool>? stop = null, Action<int, double>? onStep = null,
+        CancellationToken cancellationToken = default)
     {
-        var clock = Stopwatch.StartNew();
         var losses = new List<LossPoint>();
         var step = ImageCheckpoint.TryLoadLatest(checkpointDirectory, this, losses);
         if (step > 0)
@@ -111,10 +113,10 @@ public sealed class ImagePretrainer : IDisposable
         while (step < _optimization.Steps)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (_settings.MaxMinutes is { } limit && clock.Elapsed.TotalMinutes >= limit)
+            if (stop?.Invoke() == true)
             {
                 stoppedByTime = true;
-                log?.Invoke($"wall-clock limit of {limit} min reached at step {step}");
+                log?.Invoke($"stopped at step {step} of {_optimization.Steps} (wall-clock limit)");
                 break;
             }
 
@@ -136,6 +138,7 @@ public sealed class ImagePretrainer : IDisposable
             }
 
             step++;
+            onStep?.Invoke(step, losses[^1].Loss);
             if (step % Math.Max(1, _optimization.LogEvery) == 0)
             {
                 log?.Invoke($"step {step}/{_optimization.Steps} loss {losses[^1].Loss:F4}");
@@ -163,7 +166,7 @@ public sealed class ImagePretrainer : IDisposable
         try
         {
             var n = Math.Min(pixels.shape[0], _settings.ValidationImages);
-            return Pretext.Validate(Encoder, pixels.narrow(0, 0, n).to_type(ScalarType.Float32) / 255.0f, _normalizer);
+            return Pretext.Validate(Encoder, (pixels.narrow(0, 0, n).to_type(ScalarType.Float32) / 255.0f).to(Device), _normalizer);
         }
         finally
         {
@@ -194,7 +197,7 @@ public sealed class ImagePretrainer : IDisposable
         }
 
         using var index = tensor(indices, device: pixels.device);
-        return pixels.index_select(0, index).to_type(ScalarType.Float32) / 255.0f;
+        return (pixels.index_select(0, index).to_type(ScalarType.Float32) / 255.0f).to(Device);
     }
 
     private void SetLearningRate(int step)

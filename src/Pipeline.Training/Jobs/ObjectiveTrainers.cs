@@ -11,6 +11,8 @@ public static class ObjectiveTrainers
     private static readonly Dictionary<string, Func<IObjectiveTrainer>> Factories = new(StringComparer.OrdinalIgnoreCase)
     {
         [Objectives.Mlm] = () => new Text.MlmTrainer(),
+        [Objectives.SimClr] = () => new Images.ImageObjectiveTrainer(Objectives.SimClr),
+        [Objectives.Rotation] = () => new Images.ImageObjectiveTrainer(Objectives.Rotation),
     };
 
     public static IReadOnlyCollection<string> Names
