@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Pipeline.Core.Storage;
+using Pipeline.Inference.Http;
 using Pipeline.Orchestration;
 using Pipeline.Orchestration.Hosting;
 using Pipeline.Orchestration.Jobs;
@@ -16,5 +17,5 @@ var pipeline = builder.Configuration.GetSection(PipelineOptions.Section).Get<Pip
 builder.Services.AddSingleton(_ => (builder.Configuration.GetSection(ContainerAppsJobOptions.Section).Get<ContainerAppsJobOptions>() ?? new ContainerAppsJobOptions())
     with { StorageBlobUri = storage.BlobServiceUri });
 builder.Services.AddPipelineServices(pipeline, storage);
-
+builder.Services.AddPipelineInference();
 builder.Build().Run();
