@@ -15,6 +15,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Pipeline.Core.Storage;
 using Pipeline.Core.Storage.Emulator;
+using Pipeline.Inference.Http;
 using Pipeline.Orchestration.Jobs;
 using Pipeline.Orchestration.Sealing;
 using Pipeline.Orchestration.Services;
@@ -157,12 +158,14 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         builder.Services.AddSingleton(launcherOptions);
         options.ConfigureServices?.Invoke(builder.Services);
         builder.Services.AddPipelineServices(options.Pipeline, storage);
+        builder.Services.AddPipelineInference();
         builder.Services.AddHostedService(sp => new UnlabeledWatcher(
             sp.GetRequiredService<BlobServiceClient>(), sp.GetRequiredService<PipelineApi>(), options.WatchInterval,
             sp.GetRequiredService<ILogger<UnlabeledWatcher>>()));
         var web = builder.Build();
         web.MapGrpcService<TaskHubGrpcServer>().RequireHost($"*:{grpcPort}");
         PipelineEndpoints.Map(web);
+        web.MapPipelineInference();
         options.ConfigureApp?.Invoke(web);
         await web.StartAsync(cancellationToken).ConfigureAwait(false);
 
@@ -175,10 +178,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
                 services.AddSingleton(web.Services.GetRequiredService<IJobLauncher>());
                 services.AddSingleton(web.Services.GetRequiredService<IUploadIngestion>());
                 services.AddSingleton(web.Services.GetRequiredService<IModelEvaluator>());
-                if (web.Services.GetService<IModelPublisher>() is { } publisher)
-                {
-                    services.AddSingleton(publisher);
-                }
+                services.AddSingleton(web.Services.GetRequiredService<IModelPublisher>());
 
                 services.AddSingleton(web.Services.GetRequiredService<SealCoordinator>());
                 services.AddPipelineServices(options.Pipeline, storage);
