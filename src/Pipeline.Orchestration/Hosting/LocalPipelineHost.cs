@@ -127,6 +127,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
             LoggerFactory = loggerFactory,
             WorkerId = $"local-{Environment.MachineName}-{Environment.ProcessId}",
+            CustomMessageTypeBinder = new ProtobufTagsTypeBinder(),
         });
         await engine.CreateIfNotExistsAsync().ConfigureAwait(false);
 
@@ -150,7 +151,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             k.Listen(IPAddress.Loopback, httpPort, l => l.Protocols = HttpProtocols.Http1);
         });
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton<IOrchestrationService>(engine);
+        builder.Services.AddSingleton<IOrchestrationService>(new PlainHistoryOrchestrationService(engine));
         builder.Services.AddSingleton<IOrchestrationServiceClient>(engine);
         builder.Services.AddSingleton<TaskHubGrpcServer>();
         builder.Services.AddDurableTaskClient(b => b.UseGrpc(channel));
