@@ -123,7 +123,8 @@ public static class DemoCommand
         using var doc = JsonDocument.Parse(body);
         var vectors = doc.RootElement.GetProperty("embeddings");
         AnsiConsole.MarkupLine($"POST {host.BaseAddress}api/models/{model.Name}/embed -> {vectors.GetArrayLength()} vectors of {vectors[0].GetArrayLength()} dims");
-        AnsiConsole.MarkupLine($"  \"{texts[0]}\" -> [{string.Join(", ", vectors[0].EnumerateArray().Take(6).Select(v => v.GetSingle().ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))}, ...]");
+        var head = string.Join(", ", vectors[0].EnumerateArray().Take(6).Select(v => v.GetSingle().ToString("F4", System.Globalization.CultureInfo.InvariantCulture)));
+        AnsiConsole.WriteLine($"  \"{texts[0]}\" -> [{head}, ...]");
         AnsiConsole.MarkupLine($"[green]Done in {clock.Elapsed:mm\\:ss}.[/]");
         await host.StopAsync();
         return 0;
