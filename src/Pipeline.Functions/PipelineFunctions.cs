@@ -21,7 +21,7 @@ public sealed class PipelineFunctions(SealCoordinator seals, BlobServiceClient b
         string name, [DurableClient] DurableTaskClient client, CancellationToken ct) =>
         await Api(client).IngestAsync(new BlobPath(BlobLayout.Unlabeled, name), null, ct);
 
-    [Function("SealDataset")]
+    [Function("SealDatasetHttp")]
     public async Task<IActionResult> SealDataset(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "datasets/{dataset}/seal")] HttpRequest req,
         string dataset, [DurableClient] DurableTaskClient client, CancellationToken ct)
