@@ -45,7 +45,9 @@ public sealed class EndToEndTests(AzuriteFixture azurite)
 
         Assert.True(status.RuntimeStatus == "Completed", $"{status.RuntimeStatus}: {status.Failure}");
         var result = status.ReadOutput<PretrainResult>()!;
-        Assert.Equal(4, result.Dataset.Items);
+        // 4 accepted files x 30 paragraphs (documents); the empty and binary uploads contributed nothing.
+        Assert.Equal(120, result.Dataset.Items);
+        Assert.Equal(result.Dataset.Items, result.Dataset.TrainItems + result.Dataset.ValidationItems);
         var published = Assert.Single(result.Published);
         Assert.True(published.Published, published.Detail);
         Assert.True(published.Parity!.MaxAbsDiff <= 1e-4, published.Parity.Detail);

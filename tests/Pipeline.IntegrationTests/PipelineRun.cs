@@ -20,7 +20,7 @@ internal static class PipelineRun
         TaskHub = taskHub,
         Pipeline = pipeline ?? DemoDefaults.Pipeline(steps: 30),
         WatchInterval = TimeSpan.FromMilliseconds(500),
-        LogLevel = LogLevel.Warning,
+        LogLevel = Environment.GetEnvironmentVariable("PIPELINE_TEST_LOG") is { Length: > 0 } ? LogLevel.Information : LogLevel.Warning,
         TrainerEnvironment = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "2" },
     };
 

@@ -131,8 +131,8 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         });
         await engine.CreateIfNotExistsAsync().ConfigureAwait(false);
 
-        var grpcPort = FreePort();
-        var httpPort = options.HttpPort == 0 ? FreePort() : options.HttpPort;
+        var (grpcPort, freeHttpPort) = FreePorts();
+        var httpPort = options.HttpPort == 0 ? freeHttpPort : options.HttpPort;
         var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
         var launcherOptions = new LocalProcessLauncherOptions
         {
@@ -150,6 +150,8 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             k.Listen(IPAddress.Loopback, grpcPort, l => l.Protocols = HttpProtocols.Http2);
             k.Listen(IPAddress.Loopback, httpPort, l => l.Protocols = HttpProtocols.Http1);
         });
+        // A failing background service is logged, never a reason to take the whole host down mid-run.
+        builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
         builder.Services.AddGrpc();
         builder.Services.AddSingleton<IOrchestrationService>(new PlainHistoryOrchestrationService(engine));
         builder.Services.AddSingleton<IOrchestrationServiceClient>(engine);
@@ -175,6 +177,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             .ConfigureLogging(b => { b.ClearProviders(); Logging(b, options); })
             .ConfigureServices(services =>
             {
+                services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
                 services.AddSingleton(blobs);
                 services.AddSingleton(web.Services.GetRequiredService<IJobLauncher>());
                 services.AddSingleton(web.Services.GetRequiredService<IUploadIngestion>());
@@ -208,7 +211,14 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         await _worker.StopAsync(timeout.Token).ConfigureAwait(false);
         (Launcher as IDisposable)?.Dispose();
         await _web.StopAsync(timeout.Token).ConfigureAwait(false);
-        await _engine.StopAsync(isForced: true).ConfigureAwait(false);
+        try
+        {
+            // The task-hub server's dispatcher usually stopped it already on shutdown; a second stop may throw.
+            await _engine.StopAsync(isForced: true).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NullReferenceException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
         _worker.Dispose();
         await _web.DisposeAsync().ConfigureAwait(false);
         _channel.Dispose();
@@ -237,10 +247,13 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>Two distinct free loopback ports (both held open while choosing, so they cannot coincide).</summary>
+    private static (int, int) FreePorts()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var a = new TcpListener(IPAddress.Loopback, 0);
+        using var b = new TcpListener(IPAddress.Loopback, 0);
+        a.Start();
+        b.Start();
+        return (((IPEndPoint)a.LocalEndpoint).Port, ((IPEndPoint)b.LocalEndpoint).Port);
     }
 }
