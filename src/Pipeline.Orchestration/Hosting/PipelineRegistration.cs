@@ -50,7 +50,7 @@ public static class PipelineRegistration
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IDatasetKindIngestion, TextKindIngestion>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IDatasetKindIngestion, ImageKindIngestion>());
         services.TryAddSingleton<IUploadIngestion, IngestionRouter>();
-        services.TryAddSingleton<IModelEvaluator, NoEvaluation>();
+        services.TryAddSingleton<IModelEvaluator, LabeledSetEvaluator>();
         services.TryAddSingleton<IModelPublisher, RegistryPublisher>();
         services.TryAddSingleton<IJobLauncher>(sp => options.Launcher switch
         {
