@@ -74,6 +74,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly AzureStorageOrchestrationService _engine;
     private bool _stopped;
+    private UnlabeledWatcher? _watcher;
 
     private LocalPipelineHost(AzuriteProcess? azurite, WebApplication web, IHost worker, GrpcChannel channel, AzureStorageOrchestrationService engine, Uri baseAddress, string connection)
     {
@@ -162,14 +163,13 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         options.ConfigureServices?.Invoke(builder.Services);
         builder.Services.AddPipelineServices(options.Pipeline, storage);
         builder.Services.AddPipelineInference();
-        builder.Services.AddHostedService(sp => new UnlabeledWatcher(
-            sp.GetRequiredService<BlobServiceClient>(), sp.GetRequiredService<PipelineApi>(), options.WatchInterval,
-            sp.GetRequiredService<ILogger<UnlabeledWatcher>>()));
         var web = builder.Build();
         web.MapGrpcService<TaskHubGrpcServer>().RequireHost($"*:{grpcPort}");
         PipelineEndpoints.Map(web);
         web.MapPipelineInference();
         options.ConfigureApp?.Invoke(web);
+        // Created before start so its ApplicationStarted hook (which starts the dispatchers) is always registered in time.
+        web.Services.GetRequiredService<TaskHubGrpcServer>();
         await web.StartAsync(cancellationToken).ConfigureAwait(false);
 
         // The worker runs in its own host, started once the task-hub server listens; it shares the web app's services.
@@ -195,7 +195,12 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             .Build();
         await worker.StartAsync(cancellationToken).ConfigureAwait(false);
 
-        return new LocalPipelineHost(azurite, web, worker, channel, engine, new Uri($"http://127.0.0.1:{httpPort}/"), connection);
+        // The watcher starts last, once the engine and the worker are up.
+        var watcher = new UnlabeledWatcher(blobs, web.Services.GetRequiredService<PipelineApi>(), options.WatchInterval,
+            web.Services.GetRequiredService<ILogger<UnlabeledWatcher>>());
+        await watcher.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        return new LocalPipelineHost(azurite, web, worker, channel, engine, new Uri($"http://127.0.0.1:{httpPort}/"), connection) { _watcher = watcher };
     }
 
     /// <summary>Stops watcher, worker, engine and HTTP; kills trainer children (their jobs resume after a restart); stops Azurite if it started it.</summary>
@@ -208,6 +213,12 @@ public sealed class LocalPipelineHost : IAsyncDisposable
 
         _stopped = true;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        if (_watcher is not null)
+        {
+            await _watcher.StopAsync(timeout.Token).ConfigureAwait(false);
+            _watcher.Dispose();
+        }
+
         await _worker.StopAsync(timeout.Token).ConfigureAwait(false);
         (Launcher as IDisposable)?.Dispose();
         await _web.StopAsync(timeout.Token).ConfigureAwait(false);
