@@ -27,7 +27,7 @@ public sealed class FaultTests(AzuriteFixture azurite)
         var instanceId = IngestInstanceIds.ForPretrain(dataset, "1");
 
         // Kill the trainer once it has checkpointed (a preempted GPU job looks the same to the orchestration).
-        await PipelineRun.UntilAsync(async () => await PipelineRun.CountAsync(host, BlobLayout.Runs, $"{instanceId}/mlm-tiny/checkpoints/") > 0,
+        await PipelineRun.UntilAsync(async () => await PipelineRun.CountCompleteCheckpointsAsync(host, instanceId, "mlm-tiny") > 0,
             TimeSpan.FromMinutes(2), "the first checkpoint");
         var launcher = (LocalProcessLauncher)host.Launcher;
         using (var trainer = Process.GetProcessById(Assert.Single(launcher.RunningChildren)))
@@ -48,6 +48,40 @@ public sealed class FaultTests(AzuriteFixture azurite)
         var second = await File.ReadAllTextAsync(temp.Combine("jobs", instanceId, "mlm-tiny-2.log"));
         Assert.DoesNotContain("resumed from checkpoint", first, StringComparison.Ordinal);
         Assert.Contains("resumed from checkpoint", second, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_host_stopped_mid_run_and_restarted_continues_the_orchestration_from_its_history_and_publishes()
+    {
+        using var temp = new TempDirectory("restart");
+        var options = PipelineRun.Options(azurite, temp, PipelineRun.TaskHub("restart"), DemoDefaults.Pipeline(steps: 200));
+        const string dataset = "restart-corpus";
+        string instanceId;
+        var host = await LocalPipelineHost.StartAsync(options);
+        try
+        {
+            await PipelineRun.UploadCorpusAsync(host, dataset);
+            await PipelineRun.UntilAsync(async () => await PipelineRun.CountIndexEntriesAsync(host, dataset) == 4, TimeSpan.FromSeconds(90), "ingestion");
+            instanceId = await PipelineRun.SealOverHttpAsync(host, dataset);
+            await PipelineRun.UntilAsync(async () => await PipelineRun.CountCompleteCheckpointsAsync(host, instanceId, "mlm-tiny") > 0,
+                TimeSpan.FromMinutes(2), "the first checkpoint");
+        }
+        finally
+        {
+            // Stops the engine mid-orchestration; the trainer child dies with the host.
+            await host.StopAsync();
+        }
+
+        await using var restarted = await LocalPipelineHost.StartAsync(options);
+        var status = await PipelineRun.WaitForRunAsync(restarted, instanceId, TimeSpan.FromMinutes(3));
+
+        Assert.True(status.RuntimeStatus == "Completed", $"{status.RuntimeStatus}: {status.Failure}");
+        var result = status.ReadOutput<PretrainResult>()!;
+        var job = Assert.Single(result.Jobs);
+        Assert.Equal(2, job.Attempts);
+        Assert.Equal(200, job.Summary!.Steps);
+        Assert.True(Assert.Single(result.Published).Published);
+        Assert.Contains("resumed from checkpoint", await File.ReadAllTextAsync(temp.Combine("jobs", instanceId, "mlm-tiny-2.log")), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -56,6 +56,18 @@ internal static class PipelineRun
         return n;
     }
 
+    /// <summary>Checkpoints whose complete.json marker (written last) exists: the ones a relaunch can resume from.</summary>
+    public static async Task<int> CountCompleteCheckpointsAsync(LocalPipelineHost host, string runId, string jobId)
+    {
+        var n = 0;
+        await foreach (var item in host.Blobs.GetBlobContainerClient(BlobLayout.Runs).GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{runId}/{jobId}/checkpoints/", default))
+        {
+            n += item.Name.EndsWith("/complete.json", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        return n;
+    }
+
     public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
