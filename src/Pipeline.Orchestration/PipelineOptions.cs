@@ -24,6 +24,9 @@ public sealed record PipelineOptions
     /// <summary>Seal a dataset automatically once this many new uploads were accepted since its last version (0 = off).</summary>
     public int SealAfterDocuments { get; init; }
 
+    /// <summary>How text versions are sealed (vocabulary size, validation split); the library's defaults when null.</summary>
+    public Ingestion.Text.TextSealOptions? TextSeal { get; init; }
+
     /// <summary>The default text sweep (one MLM job) when a Pretrain request names none.</summary>
     public IReadOnlyList<TrainingConfig> TextSweep { get; init; } =
     [

@@ -14,14 +14,14 @@ public sealed class AcceptUploadActivity(IUploadIngestion ingestion) : TaskActiv
         ingestion.AcceptAsync(BlobPath.Parse(input.Upload), CancellationToken.None);
 }
 
-/// <summary>A marker seals now; an accepted upload seals when the policy is due. Returns the Pretrain instance id or null.</summary>
+/// <summary>A marker seals now; an accepted upload seals when the policy is due. Returns the allocated version or null.</summary>
 [DurableTask(TaskNames.RequestSeal)]
-public sealed class RequestSealActivity(SealCoordinator seals) : TaskActivity<SealTrigger, string?>
+public sealed class RequestSealActivity(SealCoordinator seals) : TaskActivity<SealTrigger, SealAllocation?>
 {
-    public override async Task<string?> RunAsync(TaskActivityContext context, SealTrigger input) =>
+    public override async Task<SealAllocation?> RunAsync(TaskActivityContext context, SealTrigger input) =>
         input.Marker is not null
-            ? await seals.SealNowAsync(input.Dataset, null, CancellationToken.None).ConfigureAwait(false)
-            : await seals.SealIfDueAsync(input.Dataset, CancellationToken.None).ConfigureAwait(false);
+            ? await seals.AllocateAsync(input.Dataset, CancellationToken.None).ConfigureAwait(false)
+            : await seals.AllocateIfDueAsync(input.Dataset, CancellationToken.None).ConfigureAwait(false);
 }
 
 /// <summary>Writes datasets/{dataset}/{version}/ (vocab, shards, manifest) from everything accepted so far.</summary>

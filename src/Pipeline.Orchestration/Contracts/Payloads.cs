@@ -144,7 +144,7 @@ public sealed record EvaluationSummary(bool Ran, bool Passed, string Detail, str
 public sealed record PublishModelRequest(PublishInput Job, ParityGate Parity, EvaluationSummary Evaluation);
 
 /// <summary>Where a model went.</summary>
-public sealed record PublishedModel(string Name, string Version, string Prefix);
+public sealed record PublishedModel(string Name, string Version, string Prefix, bool Promoted = true, string? NotPromotedReason = null);
 
 /// <summary>How Publish ended.</summary>
 public sealed record PublishOutcome(bool Published, string Detail, PublishedModel? Model, ParityGate? Parity, EvaluationSummary? Evaluation);

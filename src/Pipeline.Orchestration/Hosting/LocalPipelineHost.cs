@@ -15,6 +15,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Pipeline.Core.Storage;
 using Pipeline.Core.Storage.Emulator;
+using Pipeline.Inference.Http;
 using Pipeline.Orchestration.Jobs;
 using Pipeline.Orchestration.Sealing;
 using Pipeline.Orchestration.Services;
@@ -73,6 +74,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly AzureStorageOrchestrationService _engine;
     private bool _stopped;
+    private UnlabeledWatcher? _watcher;
 
     private LocalPipelineHost(AzuriteProcess? azurite, WebApplication web, IHost worker, GrpcChannel channel, AzureStorageOrchestrationService engine, Uri baseAddress, string connection)
     {
@@ -126,11 +128,12 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
             LoggerFactory = loggerFactory,
             WorkerId = $"local-{Environment.MachineName}-{Environment.ProcessId}",
+            CustomMessageTypeBinder = new ProtobufTagsTypeBinder(),
         });
         await engine.CreateIfNotExistsAsync().ConfigureAwait(false);
 
-        var grpcPort = FreePort();
-        var httpPort = options.HttpPort == 0 ? FreePort() : options.HttpPort;
+        var (grpcPort, freeHttpPort) = FreePorts();
+        var httpPort = options.HttpPort == 0 ? freeHttpPort : options.HttpPort;
         var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
         var launcherOptions = new LocalProcessLauncherOptions
         {
@@ -148,8 +151,10 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             k.Listen(IPAddress.Loopback, grpcPort, l => l.Protocols = HttpProtocols.Http2);
             k.Listen(IPAddress.Loopback, httpPort, l => l.Protocols = HttpProtocols.Http1);
         });
+        // A failing background service is logged, never a reason to take the whole host down mid-run.
+        builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton<IOrchestrationService>(engine);
+        builder.Services.AddSingleton<IOrchestrationService>(new PlainHistoryOrchestrationService(engine));
         builder.Services.AddSingleton<IOrchestrationServiceClient>(engine);
         builder.Services.AddSingleton<TaskHubGrpcServer>();
         builder.Services.AddDurableTaskClient(b => b.UseGrpc(channel));
@@ -157,13 +162,14 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         builder.Services.AddSingleton(launcherOptions);
         options.ConfigureServices?.Invoke(builder.Services);
         builder.Services.AddPipelineServices(options.Pipeline, storage);
-        builder.Services.AddHostedService(sp => new UnlabeledWatcher(
-            sp.GetRequiredService<BlobServiceClient>(), sp.GetRequiredService<PipelineApi>(), options.WatchInterval,
-            sp.GetRequiredService<ILogger<UnlabeledWatcher>>()));
+        builder.Services.AddPipelineInference();
         var web = builder.Build();
         web.MapGrpcService<TaskHubGrpcServer>().RequireHost($"*:{grpcPort}");
         PipelineEndpoints.Map(web);
+        web.MapPipelineInference();
         options.ConfigureApp?.Invoke(web);
+        // Created before start so its ApplicationStarted hook (which starts the dispatchers) is always registered in time.
+        web.Services.GetRequiredService<TaskHubGrpcServer>();
         await web.StartAsync(cancellationToken).ConfigureAwait(false);
 
         // The worker runs in its own host, started once the task-hub server listens; it shares the web app's services.
@@ -171,14 +177,12 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             .ConfigureLogging(b => { b.ClearProviders(); Logging(b, options); })
             .ConfigureServices(services =>
             {
+                services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
                 services.AddSingleton(blobs);
                 services.AddSingleton(web.Services.GetRequiredService<IJobLauncher>());
                 services.AddSingleton(web.Services.GetRequiredService<IUploadIngestion>());
                 services.AddSingleton(web.Services.GetRequiredService<IModelEvaluator>());
-                if (web.Services.GetService<IModelPublisher>() is { } publisher)
-                {
-                    services.AddSingleton(publisher);
-                }
+                services.AddSingleton(web.Services.GetRequiredService<IModelPublisher>());
 
                 services.AddSingleton(web.Services.GetRequiredService<SealCoordinator>());
                 services.AddPipelineServices(options.Pipeline, storage);
@@ -191,7 +195,12 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             .Build();
         await worker.StartAsync(cancellationToken).ConfigureAwait(false);
 
-        return new LocalPipelineHost(azurite, web, worker, channel, engine, new Uri($"http://127.0.0.1:{httpPort}/"), connection);
+        // The watcher starts last, once the engine and the worker are up.
+        var watcher = new UnlabeledWatcher(blobs, web.Services.GetRequiredService<PipelineApi>(), options.WatchInterval,
+            web.Services.GetRequiredService<ILogger<UnlabeledWatcher>>());
+        await watcher.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        return new LocalPipelineHost(azurite, web, worker, channel, engine, new Uri($"http://127.0.0.1:{httpPort}/"), connection) { _watcher = watcher };
     }
 
     /// <summary>Stops watcher, worker, engine and HTTP; kills trainer children (their jobs resume after a restart); stops Azurite if it started it.</summary>
@@ -204,10 +213,23 @@ public sealed class LocalPipelineHost : IAsyncDisposable
 
         _stopped = true;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        if (_watcher is not null)
+        {
+            await _watcher.StopAsync(timeout.Token).ConfigureAwait(false);
+            _watcher.Dispose();
+        }
+
         await _worker.StopAsync(timeout.Token).ConfigureAwait(false);
         (Launcher as IDisposable)?.Dispose();
         await _web.StopAsync(timeout.Token).ConfigureAwait(false);
-        await _engine.StopAsync(isForced: true).ConfigureAwait(false);
+        try
+        {
+            // The task-hub server's dispatcher usually stopped it already on shutdown; a second stop may throw.
+            await _engine.StopAsync(isForced: true).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NullReferenceException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
         _worker.Dispose();
         await _web.DisposeAsync().ConfigureAwait(false);
         _channel.Dispose();
@@ -236,10 +258,13 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>Two distinct free loopback ports (both held open while choosing, so they cannot coincide).</summary>
+    private static (int, int) FreePorts()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var a = new TcpListener(IPAddress.Loopback, 0);
+        using var b = new TcpListener(IPAddress.Loopback, 0);
+        a.Start();
+        b.Start();
+        return (((IPEndPoint)a.LocalEndpoint).Port, ((IPEndPoint)b.LocalEndpoint).Port);
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Pipeline.Core.Storage;
 using Pipeline.Ingestion.Images;
+using Pipeline.Ingestion.Text;
 using Pipeline.Orchestration.Activities;
 using Pipeline.Orchestration.Jobs;
 using Pipeline.Orchestration.Orchestrators;
@@ -45,9 +46,12 @@ public static class PipelineRegistration
         services.TryAddSingleton(storage);
         services.TryAddSingleton<BlobServiceClient>(_ => storage.CreateBlobServiceClient());
         services.TryAddSingleton(sp => new ImageIngestion(sp.GetRequiredService<BlobServiceClient>()));
+        services.TryAddSingleton(sp => new TextIngestion(sp.GetRequiredService<BlobServiceClient>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IDatasetKindIngestion, TextKindIngestion>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IDatasetKindIngestion, ImageKindIngestion>());
         services.TryAddSingleton<IUploadIngestion, IngestionRouter>();
-        services.TryAddSingleton<IModelEvaluator, NoEvaluation>();
+        services.TryAddSingleton<IModelEvaluator, LabeledSetEvaluator>();
+        services.TryAddSingleton<IModelPublisher, RegistryPublisher>();
         services.TryAddSingleton<IJobLauncher>(sp => options.Launcher switch
         {
             LocalProcessLauncher.LauncherName => new LocalProcessLauncher(

@@ -41,8 +41,9 @@ public sealed class UnlabeledWatcher(BlobServiceClient blobs, PipelineApi api, T
             {
                 return;
             }
-            catch (Exception e) when (e is Azure.RequestFailedException or Grpc.Core.RpcException or IOException or HttpRequestException)
+            catch (Exception e)
             {
+                // Never let one bad listing stop the host: log and look again next interval.
                 logger.LogWarning(e, "Listing unlabeled/ failed; retrying");
             }
 

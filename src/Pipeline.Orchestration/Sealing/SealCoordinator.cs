@@ -1,3 +1,4 @@
+using System.Globalization;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
@@ -9,37 +10,24 @@ using Pipeline.Orchestration.Contracts;
 
 namespace Pipeline.Orchestration.Sealing;
 
+/// <summary>A dataset version allocated for sealing, and the id its Pretrain run gets.</summary>
+public sealed record SealAllocation(string Dataset, string Version, string InstanceId);
+
 /// <summary>
-/// Decides and starts a dataset version's Pretrain run, whichever way sealing was asked for (marker blob, HTTP call,
-/// or the N-new-documents policy). Versions are integers per dataset ("1", "2", ...); the Pretrain instance id is
-/// "pretrain-{dataset}-{version}", so two requests racing for the same version start one run.
+/// Allocates dataset versions for sealing, whichever way sealing was asked for (marker blob, HTTP call, or the
+/// N-new-documents policy). Versions are integers per dataset ("1", "2", ...) recorded in datasets/{dataset}/_seals/latest
+/// with an ETag-conditional write, so two requests racing never get the same version and the policy fires once.
+/// The Pretrain instance id is "pretrain-{dataset}-{version}".
 /// </summary>
-public sealed class SealCoordinator(BlobServiceClient blobs, DurableTaskClient client, PipelineOptions options, ILogger<SealCoordinator> logger)
+public sealed class SealCoordinator(BlobServiceClient blobs, PipelineOptions options, ILogger<SealCoordinator> logger)
 {
-    /// <summary>Seals now: allocates the next version and starts Pretrain. Returns the instance id.</summary>
-    public async Task<string> SealNowAsync(string dataset, PretrainInput? template, CancellationToken cancellationToken)
-    {
-        var version = (await LatestVersionAsync(dataset, cancellationToken).ConfigureAwait(false) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var input = (template ?? new PretrainInput { Dataset = dataset }) with { Dataset = dataset, Version = version };
-        var instanceId = IngestInstanceIds.ForPretrain(dataset, version);
-        await StartOnceAsync(client, TaskNames.Pretrain, input, instanceId, cancellationToken).ConfigureAwait(false);
-        await RecordSealAsync(dataset, version, cancellationToken).ConfigureAwait(false);
-        logger.LogInformation("Sealing {Dataset} version {Version}: started {InstanceId}", dataset, version, instanceId);
-        return instanceId;
-    }
+    /// <summary>Allocates the next version now.</summary>
+    public Task<SealAllocation> AllocateAsync(string dataset, CancellationToken cancellationToken) =>
+        AllocateAsync(dataset, policyOnly: false, cancellationToken)!;
 
-    /// <summary>The policy: seal once SealAfterDocuments uploads were accepted since the last seal. Null when not due.</summary>
-    public async Task<string?> SealIfDueAsync(string dataset, CancellationToken cancellationToken)
-    {
-        if (options.SealAfterDocuments <= 0)
-        {
-            return null;
-        }
-
-        var accepted = await CountAcceptedAsync(dataset, cancellationToken).ConfigureAwait(false);
-        var atLastSeal = await AcceptedAtLastSealAsync(dataset, cancellationToken).ConfigureAwait(false);
-        return accepted - atLastSeal >= options.SealAfterDocuments ? await SealNowAsync(dataset, null, cancellationToken).ConfigureAwait(false) : null;
-    }
+    /// <summary>The policy: allocates a version once SealAfterDocuments uploads were accepted since the last seal; else null.</summary>
+    public Task<SealAllocation?> AllocateIfDueAsync(string dataset, CancellationToken cancellationToken) =>
+        options.SealAfterDocuments <= 0 ? Task.FromResult<SealAllocation?>(null) : AllocateAsync(dataset, policyOnly: true, cancellationToken);
 
     /// <summary>Starts an orchestration unless one with that id already exists (running or finished, but not failed).</summary>
     public static async Task<bool> StartOnceAsync(DurableTaskClient client, string name, object input, string instanceId, CancellationToken cancellationToken)
@@ -62,52 +50,68 @@ public sealed class SealCoordinator(BlobServiceClient blobs, DurableTaskClient c
         }
     }
 
-    private async Task<int> LatestVersionAsync(string dataset, CancellationToken cancellationToken)
+    private async Task<SealAllocation?> AllocateAsync(string dataset, bool policyOnly, CancellationToken cancellationToken)
     {
         var container = blobs.GetBlobContainerClient(BlobLayout.Datasets);
         await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var record = container.GetBlobClient($"{dataset}/_seals/latest");
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            int last = 0;
+            long acceptedAtLast = 0;
+            ETag? etag = null;
+            try
+            {
+                var content = (await record.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value;
+                var parts = content.Content.ToString().Split(' ');
+                last = int.Parse(parts[0], CultureInfo.InvariantCulture);
+                acceptedAtLast = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                etag = content.Details.ETag;
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+            }
+
+            var accepted = await CountAcceptedAsync(dataset, cancellationToken).ConfigureAwait(false);
+            if (policyOnly && accepted - acceptedAtLast < options.SealAfterDocuments)
+            {
+                return null;
+            }
+
+            var version = Math.Max(last, await LatestSealedVersionAsync(dataset, cancellationToken).ConfigureAwait(false)) + 1;
+            var conditions = etag is { } e2 ? new BlobRequestConditions { IfMatch = e2 } : new BlobRequestConditions { IfNoneMatch = ETag.All };
+            try
+            {
+                await record.UploadAsync(
+                    BinaryData.FromString($"{version.ToString(CultureInfo.InvariantCulture)} {accepted.ToString(CultureInfo.InvariantCulture)}"),
+                    new BlobUploadOptions { Conditions = conditions }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412)
+            {
+                continue; // Someone else allocated meanwhile: read again.
+            }
+
+            var v = version.ToString(CultureInfo.InvariantCulture);
+            logger.LogInformation("Sealing {Dataset} version {Version} ({Accepted} accepted uploads)", dataset, v, accepted);
+            return new SealAllocation(dataset, v, IngestInstanceIds.ForPretrain(dataset, v));
+        }
+
+        throw new InvalidOperationException($"Could not allocate a version of {dataset}: too many concurrent seal requests.");
+    }
+
+    private async Task<int> LatestSealedVersionAsync(string dataset, CancellationToken cancellationToken)
+    {
+        var container = blobs.GetBlobContainerClient(BlobLayout.Datasets);
         var latest = 0;
         await foreach (var item in container.GetBlobsByHierarchyAsync(BlobTraits.None, BlobStates.None, "/", $"{dataset}/", cancellationToken).ConfigureAwait(false))
         {
-            if (item.IsPrefix && int.TryParse(item.Prefix[(dataset.Length + 1)..].TrimEnd('/'), out var v))
+            if (item.IsPrefix && int.TryParse(item.Prefix[(dataset.Length + 1)..].TrimEnd('/'), NumberStyles.None, CultureInfo.InvariantCulture, out var v))
             {
                 latest = Math.Max(latest, v);
             }
         }
 
-        // Versions allocated but not sealed yet (a run in flight) count too.
-        var seals = blobs.GetBlobContainerClient(BlobLayout.Datasets).GetBlobClient($"{dataset}/_seals/latest");
-        try
-        {
-            var text = (await seals.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToString().Split(' ');
-            latest = Math.Max(latest, int.Parse(text[0], System.Globalization.CultureInfo.InvariantCulture));
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-        }
-
         return latest;
-    }
-
-    private async Task RecordSealAsync(string dataset, string version, CancellationToken cancellationToken)
-    {
-        var accepted = await CountAcceptedAsync(dataset, cancellationToken).ConfigureAwait(false);
-        var blob = blobs.GetBlobContainerClient(BlobLayout.Datasets).GetBlobClient($"{dataset}/_seals/latest");
-        await blob.UploadAsync(BinaryData.FromString($"{version} {accepted}"), overwrite: true, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<long> AcceptedAtLastSealAsync(string dataset, CancellationToken cancellationToken)
-    {
-        var blob = blobs.GetBlobContainerClient(BlobLayout.Datasets).GetBlobClient($"{dataset}/_seals/latest");
-        try
-        {
-            var parts = (await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content.ToString().Split(' ');
-            return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            return 0;
-        }
     }
 
     /// <summary>Accepted uploads = entries of the content index (datasets/{dataset}/index/{sha256}.json).</summary>

@@ -3,6 +3,7 @@ using Azure.Storage.Blobs.Models;
 using Pipeline.Core.Storage;
 using Pipeline.Ingestion;
 using Pipeline.Ingestion.Images;
+using Pipeline.Ingestion.Text;
 using Pipeline.Orchestration.Contracts;
 
 namespace Pipeline.Orchestration.Services;
@@ -74,4 +75,17 @@ public sealed class ImageKindIngestion(ImageIngestion images) : IDatasetKindInge
 
     public Task<DatasetVersionResult> SealAsync(string dataset, string version, CancellationToken cancellationToken) =>
         images.SealAsync(dataset, version, null, cancellationToken);
+}
+
+/// <summary>The text library behind the router (sealed with the configured vocabulary and split).</summary>
+public sealed class TextKindIngestion(TextIngestion text, PipelineOptions options) : IDatasetKindIngestion
+{
+    public string Kind => "text";
+
+    public IReadOnlyList<string> Extensions { get; } = TextFormats.Extensions.Select(Path.GetExtension).Distinct().ToList()!;
+
+    public Task<BlobIngestOutcome> AcceptBlobAsync(BlobPath upload, CancellationToken cancellationToken) => text.AcceptBlobAsync(upload, cancellationToken);
+
+    public Task<DatasetVersionResult> SealAsync(string dataset, string version, CancellationToken cancellationToken) =>
+        text.SealAsync(dataset, version, options.TextSeal, cancellationToken);
 }

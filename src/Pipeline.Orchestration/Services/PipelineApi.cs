@@ -35,14 +35,17 @@ public sealed class PipelineApi(DurableTaskClient client, SealCoordinator seals,
     }
 
     /// <summary>Seals the dataset's next version now and starts its Pretrain run (optionally with a sweep and model name).</summary>
-    public Task<string> SealAsync(string dataset, PretrainInput? request, CancellationToken cancellationToken)
+    public async Task<string> SealAsync(string dataset, PretrainInput? request, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(dataset) || dataset.Contains('/', StringComparison.Ordinal))
         {
             throw new ArgumentException($"'{dataset}' is not a dataset name (the first folder under unlabeled/).");
         }
 
-        return seals.SealNowAsync(dataset, request, cancellationToken);
+        var seal = await seals.AllocateAsync(dataset, cancellationToken).ConfigureAwait(false);
+        var input = (request ?? new PretrainInput { Dataset = dataset }) with { Dataset = dataset, Version = seal.Version };
+        await SealCoordinator.StartOnceAsync(client, TaskNames.Pretrain, input, seal.InstanceId, cancellationToken).ConfigureAwait(false);
+        return seal.InstanceId;
     }
 
     /// <summary>The Durable check-status payload plus the run's progress; null when no such instance exists.</summary>
