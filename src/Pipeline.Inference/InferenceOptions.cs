@@ -96,6 +96,9 @@ public sealed record InferenceLimits
     /// <summary>Decoded pixels per side.</summary>
     public int MaxImageSide { get; init; } = 4096;
 
+    /// <summary>Decoded pixels per image (a decompression-bomb guard, checked from the header).</summary>
+    public long MaxImagePixels { get; init; } = 16L << 20;
+
     public void Validate()
     {
         InferenceOptions.Require(MaxItems >= 1, "Limits.MaxItems must be >= 1.");
