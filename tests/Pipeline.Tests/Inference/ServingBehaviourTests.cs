@@ -81,7 +81,7 @@ public class ServingBehaviourTests(AzuriteFixture azurite)
         var blobs = await azurite.CreateLayoutAsync();
         var name = TestRegistry.UniqueName("batch");
         var files = await TestRegistry.PublishTextAsync(blobs, name, "1", seed: 31);
-        await using var host = await InferenceTestHost.StartAsync(blobs, o => o with { Batching = o.Batching with { MaxWait = TimeSpan.FromMilliseconds(20) } });
+        await using var host = await InferenceTestHost.StartAsync(blobs, o => o with { Batching = o.Batching with { MaxWait = TimeSpan.FromMilliseconds(20), Adaptive = false } });
         var words = TestRegistry.Words.Where(w => !w.StartsWith("##", StringComparison.Ordinal)).ToArray();
         var texts = Enumerable.Range(0, 32).Select(i => string.Join(' ', Enumerable.Range(0, 1 + (i % 9)).Select(j => words[(i + (j * 7)) % words.Length]))).ToArray();
         await InferenceEndpointTests.PostAsync(host, $"/api/models/{name}/embed", new { texts = new[] { "warm" } });
@@ -105,7 +105,7 @@ public class ServingBehaviourTests(AzuriteFixture azurite)
     {
         var sizes = new ConcurrentQueue<int>();
         var gate = new ManualResetEventSlim(false);
-        var options = new MicroBatchingOptions { MaxBatchSize = 4, MaxBatchTokens = 40, MaxWait = TimeSpan.FromMilliseconds(200), QueueCapacity = 64 };
+        var options = new MicroBatchingOptions { Adaptive = false, MaxBatchSize = 4, MaxBatchTokens = 40, MaxWait = TimeSpan.FromMilliseconds(200), QueueCapacity = 64 };
         await using (var batcher = new MicroBatcher<int, int>(items =>
         {
             gate.Wait();
@@ -143,6 +143,23 @@ public class ServingBehaviourTests(AzuriteFixture azurite)
         });
         Assert.Equal(InferenceErrorKind.Overloaded, error.Kind);
         blocked.Set();
+    }
+
+    [Fact]
+    public async Task Adaptive_batcher_runs_a_lone_caller_on_its_own_thread()
+    {
+        var executedOn = -1;
+        await using var batcher = new MicroBatcher<int, int>(items =>
+        {
+            executedOn = Environment.CurrentManagedThreadId;
+            return items.ToArray();
+        }, _ => 1, new MicroBatchingOptions());
+        var caller = Environment.CurrentManagedThreadId;
+        var task = batcher.RunAsync([7], CancellationToken.None);
+
+        Assert.True(task.IsCompletedSuccessfully);
+        Assert.Equal(new[] { 7 }, await task);
+        Assert.Equal(caller, executedOn);
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition, int timeoutSeconds = 30)
