@@ -61,6 +61,12 @@ public sealed record MicroBatchingOptions
     /// <summary>How long the first sequence of a batch waits for company.</summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromMilliseconds(2);
 
+    /// <summary>
+    /// Low-load shortcut: a lone caller runs at once on its own thread, and the wait for company starts only once
+    /// batches of more than one have been seen. Off: every batch waits up to <see cref="MaxWait"/>.
+    /// </summary>
+    public bool Adaptive { get; init; } = true;
+
     /// <summary>Sequences waiting per model; beyond it requests are refused with 429.</summary>
     public int QueueCapacity { get; init; } = 4096;
 
@@ -95,6 +101,9 @@ public sealed record InferenceLimits
 
     /// <summary>Decoded pixels per side.</summary>
     public int MaxImageSide { get; init; } = 4096;
+
+    /// <summary>Decoded pixels per image (a decompression-bomb guard, checked from the header).</summary>
+    public long MaxImagePixels { get; init; } = 16L << 20;
 
     public void Validate()
     {

@@ -238,19 +238,14 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
         var pixels = new List<float[]>(images.Count);
         for (var i = 0; i < images.Count; i++)
         {
-            byte[] chw;
             try
             {
-                chw = ImageDecoder.DecodeToChw(images[i].Span, spec, Options.Limits);
+                pixels.Add(ImageInput.ToPixelValues(images[i].Span, spec, Options.Limits));
             }
             catch (InferenceException e) when (images.Count > 1)
             {
                 throw new InferenceException(e.Kind, $"Image {i}: {e.Message}");
             }
-
-            var values = new float[chw.Length];
-            spec.Normalize(chw, values);
-            pixels.Add(values);
         }
 
         return await model.EmbedPixelsAsync(pixels, ct).ConfigureAwait(false);

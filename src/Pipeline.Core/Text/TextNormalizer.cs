@@ -121,6 +121,12 @@ public sealed class TextNormalizer(TextNormalization options)
 
     private static string CleanWhitespaceAndControls(string s)
     {
+        if (s.Length == 0)
+        {
+            // e.g. a text of combining marks only, emptied by StripAccents.
+            return s;
+        }
+
         // Fast check: already clean (single spaces, no controls, no leading/trailing space).
         var clean = s[0] != ' ' && s[^1] != ' ';
         for (var i = 0; clean && i < s.Length; i++)

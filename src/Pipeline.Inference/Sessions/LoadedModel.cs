@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Pipeline.Inference.Batching;
 using Pipeline.Inference.Heads;
-using Pipeline.Inference.Images;
+using Pipeline.Core.Datasets;
 using Pipeline.Inference.Telemetry;
 using Pipeline.Inference.Text;
 
@@ -33,7 +33,7 @@ public sealed class LoadedModel
         string? mlmPath,
         ITextTokenizer? tokenizer,
         TextModelSettings? textSettings,
-        ImageInputSpec? imageSpec,
+        ImagePreprocessing? imageSpec,
         LinearHead? head,
         InferenceOptions options,
         InferenceMetrics metrics)
@@ -102,7 +102,7 @@ public sealed class LoadedModel
 
     public TextModelSettings? TextSettings { get; }
 
-    public ImageInputSpec? ImageSpec { get; }
+    public ImagePreprocessing? ImageSpec { get; }
 
     public LinearHead? Head { get; }
 

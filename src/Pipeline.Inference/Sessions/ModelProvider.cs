@@ -157,7 +157,7 @@ public sealed class ModelProvider : IAsyncDisposable
             tokenizer = _tokenizers.Create(stream, settings);
         }
 
-        var spec = preprocessing is null ? null : ImageInputSpec.Parse(preprocessing);
+        var spec = preprocessing is null ? null : ImageInput.ParsePreprocessing(preprocessing);
         var head = headJson is null ? null : LinearHead.Parse(headJson);
         var session = OnnxSessions.Create(encoderPath, _options);
         try

@@ -53,6 +53,7 @@ public static class OnnxSessions
             InterOpNumThreads = 1,
             EnableCpuMemArena = true,
             EnableMemoryPattern = true,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         if (saveOptimizedTo is not null)

@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Azure.Storage.Blobs;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using Pipeline.Core.Storage;
+using Pipeline.Core.Storage.Emulator;
+using Pipeline.Inference;
+using Pipeline.Inference.Http;
+using Pipeline.Inference.Sessions;
+
+// usage: InferenceBench <dir with encoder.onnx + torch.json> <repoRoot> [threads=1] [seconds=4]
+// The vocabulary is "[PAD] [UNK] [CLS] [SEP] [MASK] t0 .. t{V-6}", so a text of n words "tK" is exactly n + 2 tokens.
+var dir = args[0];
+var repoRoot = args[1];
+var threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1;
+var seconds = args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 4;
+const int Vocab = 2000, Seq = 64;
+var torch = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "torch.json"))).RootElement;
+var vocabText = string.Join('\n', new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }.Concat(Enumerable.Range(0, Vocab - 5).Select(i => $"t{i}"))) + "\n";
+
+// The same ids as the PyTorch peer: [CLS] 5 + (b*31 + j*7) % (V-5) [SEP].
+long[] Ids(int batch) => Enumerable.Range(0, batch).SelectMany(b =>
+    new long[] { 2 }.Concat(Enumerable.Range(0, Seq - 2).Select(j => (long)(5 + (((b * 31) + (j * 7)) % (Vocab - 5))))).Append(3)).ToArray();
+string Text(int row, int words) => string.Join(' ', Enumerable.Range(0, words).Select(j => $"t{((row * 31) + (j * 7)) % (Vocab - 5)}"));
+
+// 1. Raw ONNX Runtime, the serving session options, same inputs as PyTorch.
+var options = new InferenceOptions { IntraOpThreads = threads, CacheDirectory = Path.Combine(dir, "cache"), LatestPollInterval = TimeSpan.FromSeconds(5) };
+var encoderPath = Path.Combine(dir, "encoder.onnx");
+var raw = new Dictionary<int, double>();
+float maxDiff;
+using (var session = OnnxSessions.Create(encoderPath, options with { CacheOptimizedModels = false }))
+{
+    float[] RunBatch(int batch)
+    {
+        var ids = Ids(batch);
+        long[] shape = [batch, Seq];
+        using var a = OrtValue.CreateTensorValueFromMemory(ids, shape);
+        using var m = OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, ids.Length).ToArray(), shape);
+        using var t = OrtValue.CreateTensorValueFromMemory(new long[ids.Length], shape);
+        using var r = session.Run(new RunOptions(), ["input_ids", "attention_mask", "token_type_ids"], [a, m, t], ["sentence_embedding"]);
+        return r[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    var expected = torch.GetProperty("expected_b1").EnumerateArray().Select(x => x.GetSingle()).ToArray();
+    maxDiff = RunBatch(1).Zip(expected, (x, y) => Math.Abs(x - y)).Max();
+    foreach (var batch in new[] { 1, 32 })
+    {
+        raw[batch] = Percentile(Measure(() => RunBatch(batch), seconds), 50);
+        Console.WriteLine($"raw-ort threads={threads} seq={Seq} b{batch} p50={raw[batch]:F3} ms");
+    }
+}
+
+var torchTimes = torch.GetProperty("threads").GetProperty(threads.ToString(CultureInfo.InvariantCulture));
+double torchB1 = torchTimes.GetProperty("b1").GetDouble(), torchB32 = torchTimes.GetProperty("b32").GetDouble();
+Console.WriteLine($"pytorch-eager threads={threads} b1={torchB1:F3} ms b32={torchB32:F3} ms; ort max |diff| vs pytorch = {maxDiff:G3}");
+
+// 2. The HTTP endpoint over the registry on Azurite.
+await using var azurite = await AzuriteProcess.StartAsync(toolRoot: repoRoot);
+var blobs = new StorageOptions { ConnectionString = azurite.ConnectionString }.CreateBlobServiceClient();
+var models = blobs.GetBlobContainerClient(BlobLayout.Models);
+await models.CreateIfNotExistsAsync();
+await models.GetBlobClient("bench-encoder/1/encoder.onnx").UploadAsync(encoderPath, overwrite: true);
+await models.GetBlobClient("bench-encoder/1/vocab.txt").UploadAsync(BinaryData.FromString(vocabText), overwrite: true);
+await models.GetBlobClient("bench-encoder/1/config.json").UploadAsync(BinaryData.FromString("""{"maxPositions":128,"pooling":"mean"}"""), overwrite: true);
+await models.GetBlobClient("bench-encoder/latest.json").UploadAsync(BinaryData.FromString("""{"name":"bench-encoder","version":"1"}"""), overwrite: true);
+
+double httpB1, httpB32;
+await using (var host = await Host.StartAsync(blobs, options))
+{
+    var one = new { texts = new[] { Text(0, Seq - 2) } };
+    var many = new { texts = Enumerable.Range(0, 32).Select(b => Text(b, Seq - 2)).ToArray() };
+    await host.PostAsync(one);
+    httpB1 = Percentile(await MeasureAsync(() => host.PostAsync(one), seconds), 50);
+    httpB32 = Percentile(await MeasureAsync(() => host.PostAsync(many), seconds), 50);
+    Console.WriteLine($"http threads={threads} seq={Seq} b1 p50={httpB1:F3} ms (raw {raw[1]:F3}) b32 p50={httpB32:F3} ms (raw {raw[32]:F3})");
+}
+
+// 3. 32 concurrent clients, one short text (16 tokens) per request: micro-batching on vs off.
+const int Clients = 32, ShortWords = 14;
+var concurrency = new Dictionary<bool, (double Throughput, double P50, double P99, double MeanBatch)>();
+foreach (var batching in new[] { true, false })
+{
+    var o = options with { Batching = options.Batching with { Enabled = batching }, CacheDirectory = Path.Combine(dir, batching ? "cache-b" : "cache-u") };
+    await using var host = await Host.StartAsync(blobs, o);
+    await host.PostAsync(new { texts = new[] { Text(0, ShortWords) } });
+    var latencies = new List<double>[Clients];
+    var clock = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, Clients).Select(c => Task.Run(async () =>
+    {
+        latencies[c] = [];
+        var i = 0;
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            var s = Stopwatch.GetTimestamp();
+            await host.PostAsync(new { texts = new[] { Text((c * 1000) + i++, ShortWords) } });
+            latencies[c].Add(Stopwatch.GetElapsedTime(s).TotalMilliseconds);
+        }
+    })));
+    var elapsed = clock.Elapsed.TotalSeconds;
+    var all = latencies.SelectMany(l => l).ToList();
+    var metrics = await host.Client.GetFromJsonAsync<JsonElement>("/api/inference/metrics");
+    var meanBatch = metrics.GetProperty("meanBatchSize").GetDouble();
+    concurrency[batching] = (all.Count / elapsed, Percentile(all, 50), Percentile(all, 99), meanBatch);
+    Console.WriteLine($"http 32 clients seq=16 batching={(batching ? "on" : "off")} throughput={all.Count / elapsed:F1} req/s p50={Percentile(all, 50):F2} ms p99={Percentile(all, 99):F2} ms mean batch={meanBatch:F1}");
+}
+
+var result = string.Create(CultureInfo.InvariantCulture,
+    $"RESULT ort_vs_pytorch_b1={torchB1 / raw[1]:F2} ort_vs_pytorch_b32={torchB32 / raw[32]:F2} http_p50_over_raw={httpB1 / raw[1]:F2} batched_over_unbatched_32c={concurrency[true].Throughput / concurrency[false].Throughput:F2} p99_ms_32c={concurrency[true].P99:F1}");
+Console.WriteLine(result);
+
+static List<double> Measure(Action action, double seconds)
+{
+    for (var i = 0; i < 5; i++)
+    {
+        action();
+    }
+
+    var samples = new List<double>();
+    var clock = Stopwatch.StartNew();
+    while (samples.Count < 10 || (clock.Elapsed.TotalSeconds < seconds && samples.Count < 5000))
+    {
+        var s = Stopwatch.GetTimestamp();
+        action();
+        samples.Add(Stopwatch.GetElapsedTime(s).TotalMilliseconds);
+    }
+
+    return samples;
+}
+
+static async Task<List<double>> MeasureAsync(Func<Task> action, double seconds)
+{
+    for (var i = 0; i < 5; i++)
+    {
+        await action();
+    }
+
+    var samples = new List<double>();
+    var clock = Stopwatch.StartNew();
+    while (samples.Count < 10 || (clock.Elapsed.TotalSeconds < seconds && samples.Count < 5000))
+    {
+        var s = Stopwatch.GetTimestamp();
+        await action();
+        samples.Add(Stopwatch.GetElapsedTime(s).TotalMilliseconds);
+    }
+
+    return samples;
+}
+
+static double Percentile(List<double> values, double p)
+{
+    var sorted = values.Order().ToList();
+    return sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
+}
+
+/// <summary>The local host's inference endpoints on a loopback Kestrel.</summary>
+internal sealed class Host(WebApplication app, HttpClient client) : IAsyncDisposable
+{
+    public HttpClient Client => client;
+
+    public static async Task<Host> StartAsync(BlobServiceClient blobs, InferenceOptions options)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Services.AddSingleton(blobs);
+        builder.Services.AddPipelineInference(options);
+        var app = builder.Build();
+        app.MapPipelineInference();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 256 };
+        return new Host(app, new HttpClient(handler) { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) });
+    }
+
+    public async Task PostAsync(object body)
+    {
+        using var response = await client.PostAsJsonAsync("/api/models/bench-encoder/embed", body);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+
+        await response.Content.ReadAsByteArrayAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        client.Dispose();
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+}
