@@ -26,3 +26,25 @@ public sealed class LabeledBlobTests(AzuriteFixture azurite)
         await Assert.ThrowsAsync<FileNotFoundException>(() => LabeledDataLoader.DownloadAsync(service, "missing-task", temp.Combine("none"), CancellationToken.None));
     }
 }
+
+public sealed class SampleDataTests
+{
+    [Fact]
+    public void Shipped_samples_load_with_their_notices()
+    {
+        var glosses = Pipeline.Evaluation.Data.LabeledDataLoader.Load(Pipeline.Evaluation.Samples.Labeled(Pipeline.Evaluation.Samples.WordNetTask));
+        Assert.Equal(8, glosses.ClassNames.Count);
+        Assert.Equal(480, glosses.Train.Count);
+        Assert.Equal(200, glosses.Test.Count);
+        var images = Pipeline.Evaluation.Data.LabeledDataLoader.Load(Pipeline.Evaluation.Samples.Labeled(Pipeline.Evaluation.Samples.FashionMnistTask));
+        Assert.Equal(10, images.ClassNames.Count);
+        Assert.Equal((1, 28, 28), images.ImageShape);
+        Assert.Equal(2000, images.Train.Count);
+        Assert.Equal(200, images.Train.Labels.Count(l => l == 3));
+        var notice = File.ReadAllText(Pipeline.Evaluation.Samples.Notice);
+        Assert.Contains("WordNet 3.0 Copyright 2006 by Princeton University", notice);
+        Assert.Contains("Zalando SE", notice);
+        var corpus = File.ReadAllLines(Path.Combine(Pipeline.Evaluation.Samples.Unlabeled(Pipeline.Evaluation.Samples.WordNetCorpus), "glosses.txt"));
+        Assert.Empty(corpus.Intersect(glosses.Test.Texts!));
+    }
+}
