@@ -23,6 +23,12 @@ public sealed class BlobModelSource(BlobServiceClient service) : IModelSource
         try
         {
             var response = await blob.DownloadContentAsync(options, ct).ConfigureAwait(false);
+            if (response.GetRawResponse().Status == 304)
+            {
+                // The SDK answers a met If-None-Match with a body-less response rather than an exception.
+                return LatestLookup.NotModified;
+            }
+
             var etag = response.Value.Details.ETag.ToString();
             using var doc = JsonDocument.Parse(response.Value.Content.ToMemory());
             var root = doc.RootElement;

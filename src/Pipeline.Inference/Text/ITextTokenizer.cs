@@ -17,7 +17,7 @@ public interface ITextTokenizer
     int VocabSize { get; }
 
     /// <summary>[CLS] tokens [SEP], cut to <paramref name="maxLength"/> (the [SEP] is kept); reports whether it cut.</summary>
-    EncodedText Encode(string text, int maxLength);
+    TokenizedText Encode(string text, int maxLength);
 
     /// <summary>Word pieces without special tokens (used to splice [MASK] ids between text pieces).</summary>
     int[] EncodePieces(string text);
@@ -27,4 +27,4 @@ public interface ITextTokenizer
 }
 
 /// <summary>Token ids of one sequence, and whether tokens beyond the model's length were dropped.</summary>
-public sealed record EncodedText(int[] Ids, bool Truncated, int OriginalLength);
+public sealed record TokenizedText(int[] Ids, bool Truncated, int OriginalLength);

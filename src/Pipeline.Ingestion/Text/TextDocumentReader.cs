@@ -1,0 +1,467 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Pipeline.Ingestion.Quarantine;
+
+namespace Pipeline.Ingestion.Text;
+
+/// <summary>How uploads are read into documents.</summary>
+public sealed record TextReadOptions
+{
+    /// <summary>The string field holding the text in each .jsonl object.</summary>
+    public string JsonTextField { get; init; } = "text";
+
+    /// <summary>A paragraph longer than this is cut (at a line or space) into several documents.</summary>
+    public int MaxDocumentChars { get; init; } = 32_768;
+
+    /// <summary>A .gz that inflates beyond this is refused as too large (decompression bomb guard).</summary>
+    public long MaxDecompressedBytes { get; init; } = 16L * 1024 * 1024 * 1024;
+
+    /// <summary>More invalid UTF-8 (U+FFFD) than this fraction of the characters makes the upload "binary".</summary>
+    public double MaxInvalidUtf8Fraction { get; init; } = 0.05;
+
+    /// <summary>Lines longer than this are cut into pieces so a file without line breaks never fills memory.</summary>
+    public int MaxLineChars { get; init; } = 1 << 20;
+}
+
+/// <summary>What a pass over one upload saw; bad input is counted here, never dropped silently.</summary>
+public sealed class TextReadStats
+{
+    public const int MaxReportedLines = 20;
+
+    public long RawBytes { get; internal set; }
+
+    public long DecodedChars { get; internal set; }
+
+    public long Lines { get; internal set; }
+
+    public long Documents { get; internal set; }
+
+    public long NulChars { get; internal set; }
+
+    /// <summary>U+FFFD in the decoded text: invalid UTF-8 sequences (and any literal U+FFFD).</summary>
+    public long ReplacementChars { get; internal set; }
+
+    public long JsonLines { get; internal set; }
+
+    public long BadJsonLines { get; internal set; }
+
+    /// <summary>1-based line numbers and errors of the first bad .jsonl lines.</summary>
+    public List<string> BadJsonLineSamples { get; } = [];
+
+    /// <summary>Lowercase hex sha256 of the raw (still compressed) bytes, once the stream was read to the end.</summary>
+    public string? Sha256 { get; internal set; }
+}
+
+/// <summary>Input the readers cannot use at all; carries the quarantine code.</summary>
+public sealed class TextContentException(string code, string message) : Exception(message)
+{
+    public string Code { get; } = code;
+}
+
+/// <summary>
+/// Streams documents out of one upload without holding it in memory: .txt/.md paragraphs (blank-line separated) or
+/// one .jsonl object's text field per line; gzip inflated on the fly; UTF-8 with or without BOM (a UTF-16 BOM is
+/// honoured too). Invalid UTF-8 becomes U+FFFD (counted; the normaliser removes it).
+/// </summary>
+public static class TextDocumentReader
+{
+    public static IEnumerable<string> Read(Stream raw, TextFormat format, bool gzip, TextReadOptions options, TextReadStats stats)
+    {
+        var hashing = new HashingStream(raw, stats);
+        Stream decoded = hashing;
+        if (gzip)
+        {
+            decoded = new GuardedGzipStream(new GZipStream(hashing, CompressionMode.Decompress, leaveOpen: true), hashing, options.MaxDecompressedBytes);
+        }
+
+        using var streamReader = new StreamReader(decoded, new UTF8Encoding(false, false), detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024);
+        var reader = new LineReader(streamReader, options, stats);
+        var documents = format == TextFormat.JsonLines ? ReadJsonLines(reader, options, stats) : ReadParagraphs(reader, options, stats);
+        foreach (var document in documents)
+        {
+            stats.Documents++;
+            yield return document;
+        }
+
+        // Drain what the reader did not need (trailing bytes) so the hash covers the whole blob.
+        hashing.DrainAndFinish();
+        CheckInvalidFraction(stats, options);
+    }
+
+    private static IEnumerable<string> ReadParagraphs(LineReader reader, TextReadOptions options, TextReadStats stats)
+    {
+        var current = new StringBuilder();
+        while (reader.ReadLine() is { } line)
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                if (current.Length > 0)
+                {
+                    yield return current.ToString();
+                    current.Clear();
+                }
+
+                continue;
+            }
+
+            if (current.Length > 0 && current.Length + 1 + line.Length > options.MaxDocumentChars)
+            {
+                yield return current.ToString();
+                current.Clear();
+            }
+
+            var rest = line.AsMemory();
+            while (rest.Length > options.MaxDocumentChars)
+            {
+                var cut = rest.Span[..options.MaxDocumentChars].LastIndexOf(' ');
+                cut = cut <= 0 ? options.MaxDocumentChars : cut;
+                yield return rest[..cut].ToString();
+                rest = rest[cut..];
+            }
+
+            if (current.Length > 0)
+            {
+                current.Append('\n');
+            }
+
+            current.Append(rest.Span);
+        }
+
+        if (current.Length > 0)
+        {
+            yield return current.ToString();
+        }
+    }
+
+    private static IEnumerable<string> ReadJsonLines(LineReader reader, TextReadOptions options, TextReadStats stats)
+    {
+        var field = options.JsonTextField;
+        while (reader.ReadLine() is { } line)
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            stats.JsonLines++;
+            string? text = null;
+            string? error = null;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    error = $"not a JSON object ({doc.RootElement.ValueKind})";
+                }
+                else if (!doc.RootElement.TryGetProperty(field, out var value))
+                {
+                    error = $"no \"{field}\" field";
+                }
+                else if (value.ValueKind != JsonValueKind.String)
+                {
+                    error = $"\"{field}\" is {value.ValueKind}, not a string";
+                }
+                else
+                {
+                    text = value.GetString();
+                }
+            }
+            catch (JsonException e)
+            {
+                error = "invalid JSON: " + e.Message;
+            }
+
+            if (error is not null)
+            {
+                stats.BadJsonLines++;
+                if (stats.BadJsonLineSamples.Count < TextReadStats.MaxReportedLines)
+                {
+                    stats.BadJsonLineSamples.Add($"line {stats.Lines}: {error}");
+                }
+
+                continue;
+            }
+
+            if (!string.IsNullOrWhiteSpace(text))
+            {
+                yield return text.Length > options.MaxDocumentChars ? text[..options.MaxDocumentChars] : text;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Lines split on \n (a trailing \r dropped), at most MaxLineChars each; counts NUL and U+FFFD and stops at the
+    /// first NUL or once the first 64K characters are mostly invalid UTF-8, so binary uploads are rejected early.
+    /// </summary>
+    private sealed class LineReader(StreamReader reader, TextReadOptions options, TextReadStats stats)
+    {
+        private readonly char[] _buffer = new char[64 * 1024];
+        private readonly StringBuilder _line = new();
+        private int _pos;
+        private int _len;
+        private bool _checkedPrefix;
+
+        public string? ReadLine()
+        {
+            _line.Clear();
+            while (true)
+            {
+                if (_pos == _len)
+                {
+                    _len = Fill();
+                    _pos = 0;
+                    if (_len == 0)
+                    {
+                        return _line.Length > 0 ? Finish() : null;
+                    }
+                }
+
+                var span = _buffer.AsSpan(_pos, _len - _pos);
+                var newline = span.IndexOf('\n');
+                var room = options.MaxLineChars - _line.Length;
+                if (newline >= 0 && newline <= room)
+                {
+                    _line.Append(span[..newline]);
+                    _pos += newline + 1;
+                    return Finish();
+                }
+
+                if (span.Length >= room)
+                {
+                    _line.Append(span[..room]);
+                    _pos += room;
+                    return Finish();
+                }
+
+                _line.Append(span);
+                _pos = _len;
+            }
+        }
+
+        private string Finish()
+        {
+            if (_line.Length > 0 && _line[^1] == '\r')
+            {
+                _line.Length--;
+            }
+
+            stats.Lines++;
+            return _line.ToString();
+        }
+
+        private int Fill()
+        {
+            int n;
+            try
+            {
+                n = reader.Read(_buffer, 0, _buffer.Length);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new TextContentException(QuarantineCodes.CorruptGzip, $"The gzip stream is corrupt or truncated ({e.Message}); re-compress the file.");
+            }
+
+            var chunk = _buffer.AsSpan(0, n);
+            stats.DecodedChars += n;
+            if (chunk.ContainsAnyExcept(PrintableAsciiAndWhitespace))
+            {
+                var nul = chunk.Count('\0');
+                stats.NulChars += nul;
+                stats.ReplacementChars += chunk.Count('\uFFFD');
+                if (nul > 0)
+                {
+                    throw new TextContentException(QuarantineCodes.Binary, $"The file contains NUL bytes (binary, or UTF-16 without a BOM); upload UTF-8 text.");
+                }
+            }
+
+            if (!_checkedPrefix && (stats.DecodedChars >= 65_536 || n == 0))
+            {
+                _checkedPrefix = true;
+                CheckInvalidFraction(stats, options);
+            }
+
+            return n;
+        }
+    }
+
+    /// <summary>Throws "binary" when more than MaxInvalidUtf8Fraction of the characters so far were invalid UTF-8.</summary>
+    public static void CheckInvalidFraction(TextReadStats stats, TextReadOptions options)
+    {
+        if (stats.DecodedChars > 0 && stats.ReplacementChars > options.MaxInvalidUtf8Fraction * stats.DecodedChars)
+        {
+            throw new TextContentException(QuarantineCodes.Binary,
+                $"{stats.ReplacementChars} of {stats.DecodedChars} characters are not valid UTF-8 (over {options.MaxInvalidUtf8Fraction:P0}); upload UTF-8 text.");
+        }
+    }
+
+    private static readonly System.Buffers.SearchValues<char> PrintableAsciiAndWhitespace =
+        System.Buffers.SearchValues.Create("\t\n\r" + new string([.. Enumerable.Range(32, 95).Select(i => (char)i)]));
+
+    /// <summary>Counts and hashes the raw bytes as they are read.</summary>
+    private sealed class HashingStream(Stream inner, TextReadStats stats) : Stream
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly byte[] _tail = new byte[8];
+        private string? _sha256;
+
+        public long Count => stats.RawBytes;
+
+        /// <summary>The last 8 bytes read (fewer at the start are zero).</summary>
+        public ReadOnlySpan<byte> Tail => _tail;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => stats.RawBytes; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_sha256 is not null)
+            {
+                return 0;
+            }
+
+            var n = inner.Read(buffer);
+            _hash.AppendData(buffer[..n]);
+            stats.RawBytes += n;
+            if (n >= 8)
+            {
+                buffer.Slice(n - 8, 8).CopyTo(_tail);
+            }
+            else if (n > 0)
+            {
+                _tail.AsSpan(n).CopyTo(_tail);
+                buffer[..n].CopyTo(_tail.AsSpan(8 - n));
+            }
+
+            return n;
+        }
+
+        /// <summary>Reads the rest of the blob (bytes the decoder did not need) so the hash covers all of it.</summary>
+        public void Drain()
+        {
+            var buffer = new byte[64 * 1024];
+            while (Read(buffer) > 0)
+            {
+            }
+        }
+
+        public void DrainAndFinish()
+        {
+            Drain();
+            _sha256 ??= Convert.ToHexStringLower(_hash.GetHashAndReset());
+            stats.Sha256 = _sha256;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _hash.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Inflates gzip, turning corruption and decompression bombs into quarantine codes.</summary>
+    private sealed class GuardedGzipStream(GZipStream inner, HashingStream raw, long maxBytes) : Stream
+    {
+        private long _total;
+        private uint _crc;
+        private bool _verified;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _total; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n;
+            try
+            {
+                n = inner.Read(buffer);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new TextContentException(QuarantineCodes.CorruptGzip, $"The gzip stream is corrupt or truncated ({e.Message}); re-compress the file.");
+            }
+
+            if (n == 0 && buffer.Length > 0 && !_verified)
+            {
+                _verified = true;
+                Verify();
+            }
+
+            _crc = GzipCrc32.Update(_crc, buffer[..n]);
+            _total += n;
+            if (_total > maxBytes)
+            {
+                throw new TextContentException(QuarantineCodes.TooLarge, $"The file inflates to more than {maxBytes} bytes; split it into smaller uploads.");
+            }
+
+            return n;
+        }
+
+        private void Verify()
+        {
+            // The trailer (CRC-32, size mod 2^32) is the last 8 bytes of the blob.
+            raw.Drain();
+            var tail = raw.Tail;
+            var crc = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
+            var size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]);
+            if (raw.Count < 18 || crc != _crc || size != (uint)_total)
+            {
+                throw new TextContentException(QuarantineCodes.CorruptGzip,
+                    "The gzip stream is truncated or corrupt (its CRC-32/size trailer does not match the inflated data; multi-member gzip is not supported); re-compress the file.");
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,590 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Pipeline.Core;
+using Pipeline.Core.Datasets;
+using Pipeline.Core.Storage;
+using Pipeline.Core.Text;
+using Pipeline.Ingestion.Dedupe;
+using Pipeline.Ingestion.Quarantine;
+
+namespace Pipeline.Ingestion.Text;
+
+/// <summary>
+/// Text ingestion: per upload, stream-validate, hash and dedupe (AcceptBlobAsync); per dataset version, train the
+/// WordPiece vocabulary over every accepted upload and write token shards, vocab.txt and manifest.json (SealAsync).
+/// Blobs are streamed, never held whole in memory. Nothing is dropped silently: rejected uploads go to quarantine with
+/// a reason, tolerated bad lines and dropped duplicates are counted in the acceptance report and the manifest.
+/// </summary>
+public sealed class TextIngestion(BlobServiceClient service, TextIngestionOptions? options = null)
+{
+    public const string AcceptedFolder = "accepted";
+    private const int ReadBufferBytes = 4 * 1024 * 1024;
+    private readonly TextIngestionOptions _options = Validated(options ?? new TextIngestionOptions());
+    private readonly ContentIndex _index = new(service);
+    private readonly QuarantineStore _quarantine = new(service);
+
+    /// <summary>Called with the raw bytes read so far (for progress bars).</summary>
+    public Action<long>? BytesRead { get; init; }
+
+    /// <summary>datasets/{dataset}/accepted/{sha256}.json: what the acceptance pass saw in one upload.</summary>
+    public static BlobPath AcceptanceReport(string dataset, string sha256) => new(BlobLayout.Datasets, $"{dataset}/{AcceptedFolder}/{sha256}.json");
+
+    /// <summary>Accepts, dedupes or quarantines one upload under unlabeled/{dataset}/.</summary>
+    public async Task<BlobIngestOutcome> AcceptBlobAsync(BlobPath upload, CancellationToken cancellationToken = default)
+    {
+        var (dataset, relative) = SplitUpload(upload);
+        var blob = service.GetBlobContainerClient(upload.Container).GetBlobClient(upload.Name);
+        BlobProperties properties;
+        try
+        {
+            properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // A repeated event for an upload already moved to quarantine: report the recorded outcome.
+            var previous = await _quarantine.ReadReasonAsync(dataset, relative, cancellationToken).ConfigureAwait(false);
+            return previous is not null
+                ? new BlobIngestOutcome(BlobIngestOutcome.Statuses.Quarantined, previous.Sha256 ?? "", previous.Code)
+                : throw new FileNotFoundException($"Upload {upload} does not exist and was never quarantined.");
+        }
+
+        QuarantineReason? reason = null;
+        TextReadStats? stats = null;
+        if (!TextFormats.TryDetect(relative, out var format, out var gzip))
+        {
+            reason = new QuarantineReason(QuarantineCodes.UnsupportedExtension,
+                $"'{Path.GetExtension(relative)}' is not a text upload; use {string.Join(' ', TextFormats.Extensions)}.");
+        }
+        else if (properties.ContentLength == 0)
+        {
+            reason = new QuarantineReason(QuarantineCodes.Empty, "The file is empty (0 bytes).");
+        }
+        else if (properties.ContentLength > _options.MaxBlobBytes)
+        {
+            reason = new QuarantineReason(QuarantineCodes.TooLarge,
+                $"The file is {properties.ContentLength} bytes, over the {_options.MaxBlobBytes}-byte limit; split it into smaller uploads.");
+        }
+        else
+        {
+            stats = new TextReadStats();
+            try
+            {
+                await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
+                foreach (var _ in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                reason = Judge(stats, format);
+            }
+            catch (TextContentException e)
+            {
+                reason = new QuarantineReason(e.Code, e.Message);
+            }
+        }
+
+        if (reason is not null)
+        {
+            var details = stats is null ? null : Details(stats);
+            await _quarantine.QuarantineAsync(upload, dataset, relative, reason with { Details = reason.Details ?? details }, stats?.Sha256, cancellationToken)
+                .ConfigureAwait(false);
+            return new BlobIngestOutcome(BlobIngestOutcome.Statuses.Quarantined, stats?.Sha256 ?? "", reason.Code);
+        }
+
+        var sha256 = stats!.Sha256!;
+        var claim = await _index.TryClaimAsync(dataset, sha256, upload.ToString(), cancellationToken).ConfigureAwait(false);
+        if (!claim.IsFirst && !claim.SameSource)
+        {
+            return new BlobIngestOutcome(BlobIngestOutcome.Statuses.Duplicate, sha256, DuplicateOf: claim.FirstSource);
+        }
+
+        var report = new TextAcceptanceReport(upload.ToString(), sha256, format, gzip, stats.RawBytes, stats.DecodedChars, stats.Lines,
+            stats.Documents, stats.ReplacementChars, stats.JsonLines, stats.BadJsonLines, stats.BadJsonLineSamples, DateTimeOffset.UtcNow);
+        var reportPath = AcceptanceReport(dataset, sha256);
+        await service.GetBlobContainerClient(reportPath.Container).GetBlobClient(reportPath.Name)
+            .UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(report, PipelineJson.Options)), overwrite: true, cancellationToken)
+            .ConfigureAwait(false);
+        return new BlobIngestOutcome(BlobIngestOutcome.Statuses.Accepted, sha256);
+    }
+
+    /// <summary>Seals a dataset version; see <see cref="SealWithSummaryAsync"/>.</summary>
+    public async Task<DatasetVersionResult> SealAsync(string dataset, string version, TextSealOptions? options = null, CancellationToken cancellationToken = default) =>
+        (await SealWithSummaryAsync(dataset, version, options, cancellationToken).ConfigureAwait(false)).Result;
+
+    /// <summary>
+    /// Seals datasets/{dataset}/{version}/ from every accepted text upload (ordered by content hash, so the upload order
+    /// does not matter): pass 1 counts words and trains vocab.txt (unless VocabFrom), pass 2 encodes with
+    /// <see cref="WordPieceEncoder"/> into token shards split train/validation by document hash; manifest.json is
+    /// written last, so its presence marks the version complete and a repeated call returns it unchanged.
+    /// </summary>
+    public async Task<TextSealSummary> SealWithSummaryAsync(string dataset, string version, TextSealOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new TextSealOptions();
+        options.Validate();
+        var container = service.GetBlobContainerClient(BlobLayout.Datasets);
+        await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var manifestPath = BlobLayout.DatasetManifest(dataset, version);
+        var manifestBlob = container.GetBlobClient(manifestPath.Name);
+        if ((await manifestBlob.ExistsAsync(cancellationToken).ConfigureAwait(false)).Value)
+        {
+            var existing = (await manifestBlob.DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content
+                .ToObjectFromJson<DatasetManifest>(PipelineJson.Options)!;
+            return Summarize(manifestPath, existing, alreadySealed: true);
+        }
+
+        var sources = await ListAcceptedAsync(dataset, cancellationToken).ConfigureAwait(false);
+        if (sources.Count == 0)
+        {
+            throw new InvalidOperationException($"Dataset '{dataset}' has no accepted text uploads; upload .txt/.md/.jsonl files under {BlobLayout.Unlabeled}/{dataset}/ first.");
+        }
+
+        var prefix = BlobLayout.DatasetVersionPrefix(dataset, version);
+
+        // Pass 1: vocabulary.
+        byte[] vocabBytes;
+        if (options.VocabFrom is { } vocabFrom)
+        {
+            var path = BlobPath.Parse(vocabFrom);
+            vocabBytes = (await service.GetBlobContainerClient(path.Container).GetBlobClient(path.Name).DownloadContentAsync(cancellationToken).ConfigureAwait(false))
+                .Value.Content.ToArray();
+        }
+        else
+        {
+            var trainer = new WordPieceTrainer(options.Normalization);
+            await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text), cancellationToken).ConfigureAwait(false);
+            var vocab = trainer.Train(options.Vocabulary);
+            using var vocabStream = new MemoryStream();
+            WordPieceTrainer.WriteVocab(vocab, vocabStream);
+            vocabBytes = vocabStream.ToArray();
+        }
+
+        var encoder = WordPieceEncoder.Load(new MemoryStream(vocabBytes), options.Normalization);
+        var vocabPath = BlobLayout.DatasetVocab(dataset, version);
+        await container.GetBlobClient(vocabPath.Name).UploadAsync(BinaryData.FromBytes(vocabBytes), overwrite: true, cancellationToken).ConfigureAwait(false);
+
+        // Pass 2: encode into shards.
+        var train = new ShardWriter(container, prefix + "train", encoder.VocabSize, options.TokensPerShard);
+        var validation = new ShardWriter(container, prefix + "validation", encoder.VocabSize, options.TokensPerShard);
+        long emptyDocuments = 0;
+        var counts = await ForEachDocumentAsync(sources, options, (source, text, hash) =>
+        {
+            var ids = encoder.EncodeToIds(text);
+            if (ids.Length == 0)
+            {
+                emptyDocuments++;
+                return;
+            }
+
+            (IsValidation(hash, options.ValidationFraction) ? validation : train).Add(ids);
+            source.Documents++;
+            source.Tokens += ids.Length;
+        }, cancellationToken, afterEach: async ct =>
+        {
+            await train.FlushFullAsync(ct).ConfigureAwait(false);
+            await validation.FlushFullAsync(ct).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        await train.FinishAsync(cancellationToken).ConfigureAwait(false);
+        await validation.FinishAsync(cancellationToken).ConfigureAwait(false);
+        if (train.Documents == 0)
+        {
+            throw new InvalidOperationException($"Dataset '{dataset}' has no text left to train on after normalisation and dedupe ({emptyDocuments} empty documents).");
+        }
+
+        var quarantined = await CountQuarantinedAsync(dataset, cancellationToken).ConfigureAwait(false);
+        var manifest = new DatasetManifest
+        {
+            Kind = "text",
+            Dataset = dataset,
+            Version = version,
+            CreatedUtc = DateTimeOffset.UtcNow,
+            Vocab = vocabPath.ToString(),
+            VocabSha256 = Convert.ToHexStringLower(SHA256.HashData(vocabBytes)),
+            VocabSize = encoder.VocabSize,
+            Documents = train.Documents + validation.Documents,
+            Tokens = train.Tokens + validation.Tokens,
+            TrainShards = train.Shards,
+            ValidationShards = validation.Shards,
+            Extra = new Dictionary<string, JsonElement>
+            {
+                ["normalization"] = JsonSerializer.SerializeToElement(options.Normalization, PipelineJson.Options),
+                ["tokenizer"] = JsonSerializer.SerializeToElement(new
+                {
+                    type = "wordpiece",
+                    library = "Microsoft.ML.Tokenizers WordPieceTokenizer + HF BERT pre-tokenisation",
+                    continuationPrefix = SpecialTokens.ContinuationPrefix,
+                    maxInputCharsPerWord = SpecialTokens.MaxInputCharsPerWord,
+                    specialTokens = SpecialTokens.All,
+                }, PipelineJson.Options),
+                ["vocabularyTraining"] = options.VocabFrom is null
+                    ? JsonSerializer.SerializeToElement(options.Vocabulary, PipelineJson.Options)
+                    : JsonSerializer.SerializeToElement(new { reusedFrom = options.VocabFrom }, PipelineJson.Options),
+                ["sources"] = JsonSerializer.SerializeToElement(sources.Select(s => new
+                {
+                    path = s.Source, sha256 = s.Sha256, bytes = s.Bytes, documents = s.Documents, tokens = s.Tokens,
+                    duplicateDocuments = s.DuplicateDocuments, badJsonLines = s.BadJsonLines, invalidUtf8Chars = s.ReplacementChars, missing = s.Missing, changedSinceAccepted = s.Changed,
+                }), PipelineJson.Options),
+                ["duplicateDocuments"] = JsonSerializer.SerializeToElement(counts.DuplicateDocuments),
+                ["emptyDocuments"] = JsonSerializer.SerializeToElement(emptyDocuments),
+                ["missingSources"] = JsonSerializer.SerializeToElement(counts.MissingSources),
+                ["quarantinedUploads"] = JsonSerializer.SerializeToElement(quarantined),
+                ["badJsonLines"] = JsonSerializer.SerializeToElement(sources.Sum(s => s.BadJsonLines)),
+                ["invalidUtf8Chars"] = JsonSerializer.SerializeToElement(sources.Sum(s => s.ReplacementChars)),
+                ["inputBytes"] = JsonSerializer.SerializeToElement(counts.Bytes),
+                ["validationFraction"] = JsonSerializer.SerializeToElement(options.ValidationFraction),
+                ["split"] = JsonSerializer.SerializeToElement("validation when (FNV-1a 64 of the document's UTF-16 text) mod 2^20 / 2^20 < validationFraction"),
+                ["tokensPerShard"] = JsonSerializer.SerializeToElement(options.TokensPerShard),
+                ["shardFormat"] = JsonSerializer.SerializeToElement("PLTOKSH1 (Pipeline.Core.Datasets.TokenShard): ids without [CLS]/[SEP], document offsets"),
+            },
+        };
+        await manifestBlob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(manifest, PipelineJson.Options)), overwrite: true, cancellationToken)
+            .ConfigureAwait(false);
+        return Summarize(manifestPath, manifest, alreadySealed: false) with { DuplicateDocuments = counts.DuplicateDocuments, InputBytes = counts.Bytes };
+    }
+
+    /// <summary>Deterministic split by content: the same document lands in the same split in every version.</summary>
+    public static bool IsValidation(ulong documentHash, double fraction) => (documentHash & 0xFFFFF) < fraction * (1 << 20);
+
+    /// <summary>FNV-1a 64 over the UTF-16 code units: the document hash used for the split and for dedupe.</summary>
+    public static ulong DocumentHash(ReadOnlySpan<char> text)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var c in text)
+        {
+            h = (h ^ (byte)c) * 1099511628211UL;
+            h = (h ^ (byte)(c >> 8)) * 1099511628211UL;
+        }
+
+        return h;
+    }
+
+    private static UInt128 DedupeKey(string text, ulong hash)
+    {
+        // A second, independent 64-bit hash makes an accidental collision (a silently dropped document) negligible.
+        var h2 = (ulong)text.Length * 0x9E3779B97F4A7C15UL;
+        foreach (var c in text)
+        {
+            h2 = (h2 ^ c) * 0x100000001B3UL;
+            h2 ^= h2 >> 29;
+        }
+
+        return new UInt128(hash, h2);
+    }
+
+    private async Task<SealCounts> ForEachDocumentAsync(
+        List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string, ulong> onDocument, CancellationToken cancellationToken,
+        Func<CancellationToken, Task>? afterEach = null)
+    {
+        var seen = options.DropDuplicateDocuments ? new HashSet<UInt128>() : null;
+        long duplicates = 0, bytes = 0, missing = 0;
+        foreach (var source in sources)
+        {
+            source.DuplicateDocuments = 0;
+            source.Documents = 0;
+            source.Tokens = 0;
+            var path = BlobPath.Parse(source.Source);
+            var blob = service.GetBlobContainerClient(path.Container).GetBlobClient(path.Name);
+            TextFormats.TryDetect(path.Name, out var format, out var gzip);
+            var stats = new TextReadStats();
+            try
+            {
+                await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
+                foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
+                {
+                    var hash = DocumentHash(text);
+                    if (seen is not null && !seen.Add(DedupeKey(text, hash)))
+                    {
+                        duplicates++;
+                        source.DuplicateDocuments++;
+                        continue;
+                    }
+
+                    onDocument(source, text, hash);
+                    if (afterEach is not null)
+                    {
+                        await afterEach(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                // Deleted after it was accepted: recorded in the manifest, not part of this version.
+                source.Missing = true;
+                missing++;
+                continue;
+            }
+
+            if (stats.Sha256 != source.Sha256)
+            {
+                // Overwritten after acceptance (its new bytes also get their own blob event): what was read is in this
+                // version, and the manifest says so.
+                source.Changed = true;
+            }
+
+            bytes += stats.RawBytes;
+            if (afterEach is not null)
+            {
+                await afterEach(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new SealCounts(duplicates, bytes, missing);
+    }
+
+    private async Task<List<AcceptedSource>> ListAcceptedAsync(string dataset, CancellationToken cancellationToken)
+    {
+        var container = service.GetBlobContainerClient(BlobLayout.Datasets);
+        var sources = new List<AcceptedSource>();
+        await foreach (var item in container.GetBlobsByHierarchyAsync(BlobTraits.None, BlobStates.None, "/", $"{dataset}/index/", cancellationToken).ConfigureAwait(false))
+        {
+            if (!item.IsBlob || !item.Blob.Name.EndsWith(".json", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var entry = (await container.GetBlobClient(item.Blob.Name).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content
+                .ToObjectFromJson<ContentIndexEntry>(PipelineJson.Options)!;
+            if (!TextFormats.TryDetect(BlobPath.Parse(entry.FirstSource).Name, out _, out _))
+            {
+                continue; // an image of the same dataset
+            }
+
+            var source = new AcceptedSource(entry.FirstSource, entry.Sha256);
+            try
+            {
+                var reportPath = AcceptanceReport(dataset, entry.Sha256);
+                var report = (await container.GetBlobClient(reportPath.Name).DownloadContentAsync(cancellationToken).ConfigureAwait(false)).Value.Content
+                    .ToObjectFromJson<TextAcceptanceReport>(PipelineJson.Options)!;
+                source.Bytes = report.Bytes;
+                source.BadJsonLines = report.BadJsonLines;
+                source.ReplacementChars = report.InvalidUtf8Chars;
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                // Claimed but the report was not written yet (a crash between the two): it is read again below anyway.
+            }
+
+            sources.Add(source);
+        }
+
+        sources.Sort((a, b) => string.CompareOrdinal(a.Sha256, b.Sha256));
+        return sources;
+    }
+
+    private async Task<long> CountQuarantinedAsync(string dataset, CancellationToken cancellationToken)
+    {
+        long n = 0;
+        var container = service.GetBlobContainerClient(BlobLayout.Quarantine);
+        if (!(await container.ExistsAsync(cancellationToken).ConfigureAwait(false)).Value)
+        {
+            return 0;
+        }
+
+        await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, $"{dataset}/", cancellationToken).ConfigureAwait(false))
+        {
+            if (item.Name.EndsWith(".reason.json", StringComparison.Ordinal))
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
+    private async Task<Stream> OpenAsync(BlobClient blob, CancellationToken cancellationToken)
+    {
+        var stream = await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = ReadBufferBytes }, cancellationToken)
+            .ConfigureAwait(false);
+        return BytesRead is null ? stream : new ProgressStream(stream, BytesRead);
+    }
+
+    private QuarantineReason? Judge(TextReadStats stats, TextFormat format)
+    {
+        if (format == TextFormat.JsonLines && stats.BadJsonLines > _options.MaxBadJsonLineFraction * stats.JsonLines)
+        {
+            return new QuarantineReason(QuarantineCodes.InvalidJsonLines,
+                $"{stats.BadJsonLines} of {stats.JsonLines} lines are not JSON objects with a string \"{_options.Read.JsonTextField}\" field " +
+                $"(tolerance {_options.MaxBadJsonLineFraction:P1}); fix them or set the text field name.",
+                Details(stats));
+        }
+
+        return stats.Documents == 0
+            ? new QuarantineReason(QuarantineCodes.NoContent, "The file has no text (only whitespace, or no usable .jsonl text).", Details(stats))
+            : null;
+    }
+
+    private static Dictionary<string, string> Details(TextReadStats stats)
+    {
+        var details = new Dictionary<string, string>
+        {
+            ["bytes"] = stats.RawBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["lines"] = stats.Lines.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["documents"] = stats.Documents.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["invalidUtf8Chars"] = stats.ReplacementChars.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (stats.JsonLines > 0)
+        {
+            details["jsonLines"] = stats.JsonLines.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            details["badJsonLines"] = stats.BadJsonLines.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            details["badJsonLineSamples"] = string.Join("\n", stats.BadJsonLineSamples);
+        }
+
+        return details;
+    }
+
+    private static TextSealSummary Summarize(BlobPath manifestPath, DatasetManifest manifest, bool alreadySealed)
+    {
+        long trainDocs = manifest.TrainShards.Sum(s => s.Items), validationDocs = manifest.ValidationShards.Sum(s => s.Items);
+        var extra = manifest.Extra;
+        long Get(string key) => extra is not null && extra.TryGetValue(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : 0;
+        return new TextSealSummary(
+            new DatasetVersionResult(manifestPath, trainDocs + validationDocs, trainDocs, validationDocs, Get("duplicateDocuments") + Get("emptyDocuments") + Get("missingSources")),
+            manifest, manifest.Tokens, Get("duplicateDocuments"), Get("quarantinedUploads"), Get("inputBytes"), alreadySealed);
+    }
+
+    private static TextIngestionOptions Validated(TextIngestionOptions options)
+    {
+        options.Validate();
+        return options;
+    }
+
+    private static (string Dataset, string Relative) SplitUpload(BlobPath upload)
+    {
+        var slash = upload.Name.IndexOf('/');
+        if (upload.Container != BlobLayout.Unlabeled || slash <= 0 || slash == upload.Name.Length - 1)
+        {
+            throw new ArgumentException($"{upload} is not an upload; text goes under {BlobLayout.Unlabeled}/{{dataset}}/.");
+        }
+
+        return (upload.Name[..slash], upload.Name[(slash + 1)..]);
+    }
+
+    private sealed record SealCounts(long DuplicateDocuments, long Bytes, long MissingSources);
+
+    private sealed class AcceptedSource(string source, string sha256)
+    {
+        public string Source { get; } = source;
+
+        public string Sha256 { get; } = sha256;
+
+        public long Bytes { get; set; }
+
+        public long Documents { get; set; }
+
+        public long Tokens { get; set; }
+
+        public long DuplicateDocuments { get; set; }
+
+        public long BadJsonLines { get; set; }
+
+        public long ReplacementChars { get; set; }
+
+        public bool Missing { get; set; }
+
+        public bool Changed { get; set; }
+    }
+
+    /// <summary>Buffers whole documents into fixed-budget shards and uploads each as soon as it is full.</summary>
+    private sealed class ShardWriter(BlobContainerClient container, string stem, int vocabSize, int tokensPerShard)
+    {
+        private readonly List<int[]> _pending = [];
+        private long _pendingTokens;
+
+        public List<ShardInfo> Shards { get; } = [];
+
+        public long Documents { get; private set; }
+
+        public long Tokens { get; private set; }
+
+        public void Add(int[] ids)
+        {
+            _pending.Add(ids);
+            _pendingTokens += ids.Length;
+            Documents++;
+            Tokens += ids.Length;
+        }
+
+        public async Task FlushFullAsync(CancellationToken cancellationToken)
+        {
+            if (_pendingTokens >= tokensPerShard)
+            {
+                await WriteAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        public async Task FinishAsync(CancellationToken cancellationToken)
+        {
+            if (_pending.Count > 0)
+            {
+                await WriteAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        private async Task WriteAsync(CancellationToken cancellationToken)
+        {
+            using var stream = new MemoryStream((int)Math.Min(int.MaxValue, TokenShard.HeaderSize + (_pendingTokens * 4) + ((_pending.Count + 1) * 8)));
+            TokenShard.Write(stream, _pending, vocabSize);
+            var name = $"{stem}-{Shards.Count:D5}.tok";
+            var sha = Convert.ToHexStringLower(SHA256.HashData(stream.GetBuffer().AsSpan(0, (int)stream.Length)));
+            stream.Position = 0;
+            await container.GetBlobClient(name).UploadAsync(stream, overwrite: true, cancellationToken).ConfigureAwait(false);
+            Shards.Add(new ShardInfo($"{BlobLayout.Datasets}/{name}", sha, stream.Length, _pending.Count, _pendingTokens));
+            _pending.Clear();
+            _pendingTokens = 0;
+        }
+    }
+
+    private sealed class ProgressStream(Stream inner, Action<long> report) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => inner.Length;
+
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = inner.Read(buffer);
+            report(n);
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>datasets/{dataset}/accepted/{sha256}.json: what was read from an accepted upload, tolerated problems included.</summary>
+public sealed record TextAcceptanceReport(
+    string Source, string Sha256, TextFormat Format, bool Gzip, long Bytes, long Chars, long Lines, long Documents, long InvalidUtf8Chars,
+    long JsonLines, long BadJsonLines, IReadOnlyList<string> BadJsonLineSamples, DateTimeOffset AcceptedUtc);
+
+/// <summary>The result of sealing a text version, with the counts the CLI prints.</summary>
+public sealed record TextSealSummary(
+    DatasetVersionResult Result, DatasetManifest Manifest, long Tokens, long DuplicateDocuments, long QuarantinedUploads, long InputBytes, bool AlreadySealed);

@@ -1,1 +1,0 @@
-namespace Pipeline.Orchestration; internal static class Placeholder { }

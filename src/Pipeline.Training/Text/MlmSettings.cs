@@ -1,0 +1,16 @@
+namespace Pipeline.Training.Text;
+
+/// <summary>MLM settings from the job spec's Settings object (camelCase JSON); every field has a default.</summary>
+public sealed record MlmSettings
+{
+    /// <summary>Tokens per training sequence including [CLS]/[SEP] (capped at the model's MaxPositions).</summary>
+    public int SequenceLength { get; init; } = 128;
+
+    public MaskingOptions Masking { get; init; } = new();
+
+    /// <summary>Validation batches per evaluation (the validation split is read in file order up to this many).</summary>
+    public int ValidationBatches { get; init; } = 50;
+
+    /// <summary>Checkpoints kept in storage (older ones are deleted after a newer one is complete).</summary>
+    public int KeepCheckpoints { get; init; } = 2;
+}

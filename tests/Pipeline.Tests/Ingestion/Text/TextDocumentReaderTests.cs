@@ -1,0 +1,98 @@
+using System.IO.Compression;
+using System.Text;
+using Pipeline.Ingestion.Quarantine;
+using Pipeline.Ingestion.Text;
+
+namespace Pipeline.Tests.Ingestion.Text;
+
+public class TextDocumentReaderTests
+{
+    private static (List<string> Docs, TextReadStats Stats) Read(byte[] bytes, TextFormat format = TextFormat.PlainText, bool gzip = false, TextReadOptions? options = null)
+    {
+        var stats = new TextReadStats();
+        var docs = TextDocumentReader.Read(new MemoryStream(bytes), format, gzip, options ?? new TextReadOptions(), stats).ToList();
+        return (docs, stats);
+    }
+
+    [Fact]
+    public void Paragraphs_are_documents_with_bom_and_crlf_handled_and_the_raw_bytes_hashed()
+    {
+        var bytes = Encoding.UTF8.GetPreamble().Concat(Encoding.UTF8.GetBytes("First line\r\nsame para\r\n\r\n\r\nSecond para\n")).ToArray();
+        var (docs, stats) = Read(bytes);
+        Assert.Equal(["First line\nsame para", "Second para"], docs);
+        Assert.Equal(bytes.Length, stats.RawBytes);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), stats.Sha256);
+        Assert.Equal(2, stats.Documents);
+    }
+
+    [Fact]
+    public void Long_paragraphs_and_lines_are_cut_at_spaces_without_losing_text()
+    {
+        var words = string.Join(' ', Enumerable.Range(0, 200).Select(i => $"w{i}"));
+        var (docs, _) = Read(Encoding.UTF8.GetBytes(words + "\n" + words), options: new TextReadOptions { MaxDocumentChars = 100 });
+        Assert.All(docs, d => Assert.True(d.Length <= 100));
+        var rejoined = string.Join(' ', docs.Select(d => d.Replace('\n', ' ').Trim()));
+        Assert.Equal(words + " " + words, string.Join(' ', rejoined.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
+    public void Jsonl_reads_the_configured_field_and_counts_bad_lines_with_line_numbers()
+    {
+        var text = "{\"body\":\"one\"}\n\n[1,2]\n{\"body\":5}\nnot json\n{\"other\":\"x\"}\n{\"body\":\"two\"}\n";
+        var (docs, stats) = Read(Encoding.UTF8.GetBytes(text), TextFormat.JsonLines, options: new TextReadOptions { JsonTextField = "body" });
+        Assert.Equal(["one", "two"], docs);
+        Assert.Equal(6, stats.JsonLines);
+        Assert.Equal(4, stats.BadJsonLines);
+        Assert.StartsWith("line 3:", stats.BadJsonLineSamples[0]);
+        Assert.Contains("line 5: invalid JSON", stats.BadJsonLineSamples[2]);
+    }
+
+    [Fact]
+    public void Gzip_is_inflated_and_corruption_or_bombs_are_reported_by_code()
+    {
+        var plain = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("hello world\n\n", 1000)));
+        using var compressed = new MemoryStream();
+        using (var gz = new GZipStream(compressed, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gz.Write(plain);
+        }
+
+        var gzBytes = compressed.ToArray();
+        Assert.Equal(1000, Read(gzBytes, gzip: true).Docs.Count);
+
+        var corrupt = gzBytes.ToArray();
+        corrupt[gzBytes.Length / 2] ^= 0xFF;
+        corrupt[(gzBytes.Length / 2) + 1] ^= 0xFF;
+        var e1 = Assert.Throws<TextContentException>(() => Read(corrupt[..(gzBytes.Length - 8)], gzip: true));
+        Assert.Equal(QuarantineCodes.CorruptGzip, e1.Code);
+
+        var e2 = Assert.Throws<TextContentException>(() => Read(gzBytes, gzip: true, options: new TextReadOptions { MaxDecompressedBytes = 1000 }));
+        Assert.Equal(QuarantineCodes.TooLarge, e2.Code);
+    }
+
+    [Fact]
+    public void Nul_bytes_and_mostly_invalid_utf8_are_binary_but_a_few_bad_bytes_are_counted()
+    {
+        Assert.Equal(QuarantineCodes.Binary, Assert.Throws<TextContentException>(() => Read([0x68, 0x69, 0x00, 0x21])).Code);
+        var random = new byte[4096];
+        new Random(1).NextBytes(random);
+        random = [.. random.Select(b => b == 0 ? (byte)0xFF : b)];
+        Assert.Equal(QuarantineCodes.Binary, Assert.Throws<TextContentException>(() => Read(random)).Code);
+
+        var mostlyText = Encoding.UTF8.GetBytes(new string('a', 1000) + "x" + new string('b', 1000));
+        mostlyText[1000] = 0xFF; // one invalid byte
+        var (docs, stats) = Read(mostlyText);
+        Assert.Single(docs);
+        Assert.Equal(1, stats.ReplacementChars);
+    }
+
+    [Fact]
+    public void A_file_without_line_breaks_is_read_in_bounded_pieces()
+    {
+        var huge = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("abc def ", 40_000)));
+        var (docs, stats) = Read(huge, options: new TextReadOptions { MaxLineChars = 10_000, MaxDocumentChars = 5_000 });
+        Assert.True(stats.Lines >= 32);
+        Assert.All(docs, d => Assert.True(d.Length <= 5_000));
+        Assert.Equal(6 * 40_000, docs.Sum(d => d.Count(char.IsLetter)));
+    }
+}
