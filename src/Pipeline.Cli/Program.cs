@@ -1,2 +1,6 @@
-Console.Error.WriteLine("usage: pipeline <up|demo|ingest|train|export|eval|serve>");
-return 2;
+using System.CommandLine;
+using Pipeline.Cli.Commands;
+
+var root = new RootCommand("pipeline: self-supervised pretraining on Azure Functions + Durable, or locally on Azurite");
+root.Subcommands.Add(EvalCommand.Create());
+return await root.Parse(args).InvokeAsync();
