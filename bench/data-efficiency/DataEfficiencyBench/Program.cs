@@ -60,7 +60,7 @@ if (which is "text" or "both")
         Settings = JsonSerializer.SerializeToElement(new { maxMinutes = textMinutes, sequenceLength = 64 }),
         Optimization = new OptimizationOptions
         {
-            Steps = Env("TEXT_STEPS", 4000), BatchSize = 64, LearningRate = 1e-3, WarmupSteps = 200, WeightDecay = 0.01,
+            Steps = Env("TEXT_STEPS", 1500), BatchSize = 64, LearningRate = 1e-3, WarmupSteps = 200, WeightDecay = 0.01,
             CheckpointEvery = 1000, EvalEvery = 1000, LogEvery = 100,
         },
         Threads = threads,
