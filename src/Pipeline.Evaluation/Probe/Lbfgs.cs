@@ -11,15 +11,15 @@ public static class Lbfgs
 
     public sealed record Options
     {
-        public int MaxIterations { get; init; } = 300;
+        public int MaxIterations { get; init; } = 200;
 
         public int Memory { get; init; } = 10;
 
         /// <summary>Stops when the gradient's max-norm falls below this.</summary>
-        public double GradientTolerance { get; init; } = 1e-5;
+        public double GradientTolerance { get; init; } = 1e-4;
 
         /// <summary>Stops when the relative decrease of f over one iteration falls below this.</summary>
-        public double RelativeTolerance { get; init; } = 1e-9;
+        public double RelativeTolerance { get; init; } = 1e-7;
     }
 
     public sealed record Outcome(int Iterations, double Value, double GradientNorm, bool Converged);

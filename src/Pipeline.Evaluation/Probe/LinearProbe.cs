@@ -6,7 +6,7 @@ namespace Pipeline.Evaluation.Probe;
 public sealed record LinearProbeOptions
 {
     /// <summary>L2 strengths tried (on mean cross-entropy); the best by cross-validated accuracy wins, ties to the larger.</summary>
-    public IReadOnlyList<double> L2Grid { get; init; } = [1.0, 1e-1, 1e-2, 1e-3, 1e-4];
+    public IReadOnlyList<double> L2Grid { get; init; } = [1e-1, 1e-2, 1e-3, 1e-4];
 
     /// <summary>Used when the draw is too small to cross-validate (fewer than 2 examples in some class).</summary>
     public double DefaultL2 { get; init; } = 1e-2;

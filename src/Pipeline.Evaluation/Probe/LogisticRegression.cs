@@ -17,6 +17,8 @@ public sealed class LogisticRegression
         Bias = bias;
     }
 
+    private const int ChunkRows = 256;
+
     public int Classes { get; }
 
     public int Dimensions { get; }
@@ -62,9 +64,20 @@ public sealed class LogisticRegression
         }
 
         var w = new float[classes * d];
-        var gw = new float[classes * d];
-        var logits = new double[classes];
         var labels = y.ToArray();
+
+        // Fixed-size row chunks, each with its own partial gradient, summed in chunk order: parallel yet bit-for-bit
+        // deterministic whatever the core count or scheduling.
+        var chunks = (x.Rows + ChunkRows - 1) / ChunkRows;
+        var partialW = new float[chunks][];
+        var partialB = new double[chunks][];
+        var partialLoss = new double[chunks];
+        for (var c = 0; c < chunks; c++)
+        {
+            partialW[c] = new float[classes * d];
+            partialB[c] = new double[classes];
+        }
+
         double Objective(ReadOnlySpan<double> p, Span<double> grad)
         {
             for (var i = 0; i < w.Length; i++)
@@ -72,32 +85,59 @@ public sealed class LogisticRegression
                 w[i] = (float)p[i];
             }
 
-            Array.Clear(gw);
-            grad.Clear();
-            var loss = 0.0;
-            for (var i = 0; i < x.Rows; i++)
+            var bias = p.Slice(classes * d, classes).ToArray();
+            Parallel.For(0, chunks, c =>
             {
-                var row = x.Row(i);
-                var max = double.NegativeInfinity;
-                for (var k = 0; k < classes; k++)
+                var gw = partialW[c];
+                var gb = partialB[c];
+                Array.Clear(gw);
+                Array.Clear(gb);
+                var logits = new double[classes];
+                var loss = 0.0;
+                var end = Math.Min(x.Rows, (c + 1) * ChunkRows);
+                for (var i = c * ChunkRows; i < end; i++)
                 {
-                    logits[k] = Dot(w.AsSpan(k * d, d), row) + p[(classes * d) + k];
-                    max = Math.Max(max, logits[k]);
+                    var row = x.Row(i);
+                    var max = double.NegativeInfinity;
+                    for (var k = 0; k < classes; k++)
+                    {
+                        logits[k] = Dot(w.AsSpan(k * d, d), row) + bias[k];
+                        max = Math.Max(max, logits[k]);
+                    }
+
+                    var sum = 0.0;
+                    for (var k = 0; k < classes; k++)
+                    {
+                        logits[k] = Math.Exp(logits[k] - max);
+                        sum += logits[k];
+                    }
+
+                    loss -= Math.Log(logits[labels[i]] / sum);
+                    for (var k = 0; k < classes; k++)
+                    {
+                        var residual = (logits[k] / sum) - (k == labels[i] ? 1.0 : 0.0);
+                        gb[k] += residual;
+                        Axpy((float)residual, row, gw.AsSpan(k * d, d));
+                    }
                 }
 
-                var sum = 0.0;
-                for (var k = 0; k < classes; k++)
+                partialLoss[c] = loss;
+            });
+
+            grad.Clear();
+            var total = 0.0;
+            for (var c = 0; c < chunks; c++)
+            {
+                total += partialLoss[c];
+                var gw = partialW[c];
+                for (var i = 0; i < gw.Length; i++)
                 {
-                    logits[k] = Math.Exp(logits[k] - max);
-                    sum += logits[k];
+                    grad[i] += gw[i];
                 }
 
-                loss -= Math.Log(logits[labels[i]] / sum);
                 for (var k = 0; k < classes; k++)
                 {
-                    var residual = (logits[k] / sum) - (k == labels[i] ? 1.0 : 0.0);
-                    grad[(classes * d) + k] += residual;
-                    Axpy((float)residual, row, gw.AsSpan(k * d, d));
+                    grad[(classes * d) + k] += partialB[c][k];
                 }
             }
 
@@ -105,7 +145,7 @@ public sealed class LogisticRegression
             var penalty = 0.0;
             for (var i = 0; i < w.Length; i++)
             {
-                grad[i] = (gw[i] / n) + (l2 * p[i]);
+                grad[i] = (grad[i] / n) + (l2 * p[i]);
                 penalty += p[i] * p[i];
             }
 
@@ -114,7 +154,7 @@ public sealed class LogisticRegression
                 grad[(classes * d) + k] /= n;
             }
 
-            return (loss / n) + (0.5 * l2 * penalty);
+            return (total / n) + (0.5 * l2 * penalty);
         }
 
         var outcome = Lbfgs.Minimize(Objective, parameters, options ?? new Lbfgs.Options());
