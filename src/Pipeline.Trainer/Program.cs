@@ -54,7 +54,12 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = true;
     cts.Cancel();
 };
-AppDomain.CurrentDomain.ProcessExit += (_, _) => cts.Cancel();
+// SIGTERM (a preempted container, a stopped local job): stop between steps; the newest checkpoint survives.
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, signal =>
+{
+    signal.Cancel = true;
+    cts.Cancel();
+});
 
 var run = new JobRunOptions { Spec = spec, Storage = storage, WorkFolder = work, Console = Console.Error };
 try

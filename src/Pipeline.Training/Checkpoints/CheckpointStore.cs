@@ -70,7 +70,16 @@ public sealed class CheckpointStore(IJobStorage storage, string container, strin
             foreach (var (name, sha) in marker.Files)
             {
                 var local = Path.Combine(localFolder, name);
-                await storage.DownloadAsync(new BlobPath(container, folder.Name + name), local, ct).ConfigureAwait(false);
+                try
+                {
+                    await storage.DownloadAsync(new BlobPath(container, folder.Name + name), local, ct).ConfigureAwait(false);
+                }
+                catch (FileNotFoundException)
+                {
+                    intact = false;
+                    break;
+                }
+
                 if (await Sha256Async(local, ct).ConfigureAwait(false) != sha)
                 {
                     intact = false;

@@ -10,7 +10,4 @@ public sealed record MlmSettings
 
     /// <summary>Validation batches per evaluation (the validation split is read in file order up to this many).</summary>
     public int ValidationBatches { get; init; } = 50;
-
-    /// <summary>Checkpoints kept in storage (older ones are deleted after a newer one is complete).</summary>
-    public int KeepCheckpoints { get; init; } = 2;
 }

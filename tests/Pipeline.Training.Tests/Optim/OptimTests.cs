@@ -1,0 +1,80 @@
+using Pipeline.Training.Optim;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pipeline.Training.Tests.Optim;
+
+public class OptimTests
+{
+    [Fact]
+    public void AdamW_matches_torch_optim_AdamW_step_for_step()
+    {
+        torch.manual_seed(11);
+        using var ours = nn.Linear(6, 3, hasBias: false);
+        using var theirs = nn.Linear(6, 3, hasBias: false);
+        using (no_grad())
+        {
+            theirs.weight!.copy_(ours.weight!);
+        }
+
+        using var start = ours.weight!.clone();
+        using var x = randn(10, 6);
+        using var y = randn(10, 3);
+        using var adam = new AdamW([("weight", ours.weight!)], new AdamWOptions(0.9, 0.98, 1e-6, 0.05));
+        var reference = torch.optim.AdamW(theirs.parameters(), lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.05);
+        for (var step = 0; step < 8; step++)
+        {
+            using (var loss = nn.functional.mse_loss(ours.forward(x), y))
+            {
+                loss.backward();
+            }
+
+            adam.Step(0.01);
+            adam.ZeroGrad();
+            using (var loss = nn.functional.mse_loss(theirs.forward(x), y))
+            {
+                loss.backward();
+            }
+
+            reference.step();
+            reference.zero_grad();
+        }
+
+        var diff = (ours.weight! - theirs.weight!).abs().max().item<float>();
+        Assert.True(diff < 1e-6f, $"max |ours - torch| = {diff}");
+        Assert.True((ours.weight! - start).abs().max().item<float>() > 1e-3f, "the weights should have moved");
+    }
+
+    [Fact]
+    public void AdamW_decays_matrices_but_not_biases_or_layer_norms()
+    {
+        using var linear = nn.Linear(4, 4);
+        using var adam = new AdamW(linear.named_parameters().Select(p => (p.name, p.parameter)), new AdamWOptions(WeightDecay: 0.5));
+        Assert.Equal(["bias"], adam.NoDecay);
+        using (no_grad())
+        {
+            linear.bias!.fill_(1);
+        }
+
+        using var weightBefore = linear.weight!.clone();
+        linear.weight!.grad = zeros_like(linear.weight);
+        linear.bias!.grad = zeros_like(linear.bias);
+        adam.Step(0.1);
+        // Zero gradient: only decoupled decay moves a parameter, by the factor (1 - lr * wd).
+        Assert.True((linear.weight! - (weightBefore * 0.95)).abs().max().item<float>() < 1e-7f);
+        Assert.True((linear.bias! - 1).abs().max().item<float>() == 0);
+    }
+
+    [Fact]
+    public void Schedule_warms_up_linearly_then_decays_to_zero_by_cosine_or_linearly()
+    {
+        var cosine = new LearningRateSchedule(1e-3, 10, 110);
+        Assert.Equal(1e-4, cosine.At(1), 12);
+        Assert.Equal(1e-3, cosine.At(10), 12);
+        Assert.Equal(5e-4, cosine.At(60), 12);
+        Assert.Equal(0, cosine.At(110), 12);
+        var linear = cosine with { Decay = "linear" };
+        Assert.Equal(7.5e-4, linear.At(35), 12);
+        Assert.Throws<ArgumentException>(() => (cosine with { Decay = "step" }).At(50));
+    }
+}
