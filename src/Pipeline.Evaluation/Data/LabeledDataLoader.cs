@@ -155,8 +155,7 @@ public static class LabeledDataLoader
 
     private static LabeledDataset LoadImageFolders(string directory, string task, List<string>? names)
     {
-        var spec = new ImageInputSpec();
-        var limits = new InferenceLimits();
+        var spec = new Pipeline.Core.Datasets.ImagePreprocessing();
         names ??= [.. Directory.EnumerateDirectories(Path.Combine(directory, "train")).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)];
         var index = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, StringComparer.Ordinal);
         LabeledSplit? ReadSplit(string split)
@@ -180,7 +179,8 @@ public static class LabeledDataLoader
                 foreach (var file in Directory.EnumerateFiles(labelDir).Where(f => f.EndsWith(".png", StringComparison.OrdinalIgnoreCase)
                     || f.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpeg", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))
                 {
-                    images.Add(ImageDecoder.DecodeToChw(File.ReadAllBytes(file), spec, limits));
+                    images.Add(Pipeline.Ingestion.Images.ImageDecoder.ToChw(File.ReadAllBytes(file), spec)
+                        ?? throw new InvalidDataException($"{file} is not a decodable PNG or JPEG image."));
                     labels.Add(id);
                 }
             }

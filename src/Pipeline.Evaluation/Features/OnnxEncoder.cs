@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Pipeline.Core.Datasets;
 using Pipeline.Core.Text;
 using Pipeline.Evaluation.Data;
 using Pipeline.Evaluation.Probe;
@@ -17,10 +18,10 @@ public sealed class OnnxEncoder : IDisposable
     private readonly InferenceSession _session;
     private readonly WordPieceEncoder? _tokenizer;
     private readonly TextModelSettings? _text;
-    private readonly ImageInputSpec? _image;
+    private readonly ImagePreprocessing? _image;
     private readonly HashSet<string> _inputs;
 
-    private OnnxEncoder(InferenceSession session, WordPieceEncoder? tokenizer, TextModelSettings? text, ImageInputSpec? image)
+    private OnnxEncoder(InferenceSession session, WordPieceEncoder? tokenizer, TextModelSettings? text, ImagePreprocessing? image)
     {
         _session = session;
         _tokenizer = tokenizer;
@@ -73,7 +74,7 @@ public sealed class OnnxEncoder : IDisposable
             }
 
             var preprocessing = Path.Combine(modelDirectory, "preprocessing.json");
-            var spec = File.Exists(preprocessing) ? ImageInputSpec.Parse(File.ReadAllText(preprocessing)) : new ImageInputSpec();
+            var spec = File.Exists(preprocessing) ? ImageInput.ParsePreprocessing(File.ReadAllText(preprocessing)) : new ImagePreprocessing();
             return new OnnxEncoder(session, null, null, spec);
         }
         catch
