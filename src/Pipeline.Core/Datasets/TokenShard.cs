@@ -22,6 +22,75 @@ public static class TokenShard
     public static int BytesPerToken(int vocabSize) => vocabSize <= ushort.MaxValue + 1 ? 2 : 4;
 
     /// <summary>Writes a complete shard. Documents must be non-empty id sequences below the vocabulary size.</summary>
+    /// <summary>
+    /// Writes a shard from one flat id buffer and the end offset of each document in it (no per-document arrays);
+    /// the same bytes as the per-document overload.
+    /// </summary>
+    public static void Write(Stream output, ReadOnlySpan<int> ids, ReadOnlySpan<long> documentEnds, int vocabSize)
+    {
+        var width = BytesPerToken(vocabSize);
+        long previous = 0;
+        foreach (var end in documentEnds)
+        {
+            if (end < previous || end > ids.Length)
+            {
+                throw new ArgumentOutOfRangeException(nameof(documentEnds), "Document ends must be ascending and within the ids.");
+            }
+
+            previous = end;
+        }
+
+        if (previous != ids.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(documentEnds), "The last document must end at the last id.");
+        }
+
+        var header = new byte[HeaderSize];
+        Magic.CopyTo(header, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (uint)width);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), ids.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), documentEnds.Length);
+        output.Write(header);
+
+        var buffer = new byte[64 * 1024];
+        var used = 0;
+        foreach (var id in ids)
+        {
+            if ((uint)id >= (uint)vocabSize)
+            {
+                throw new ArgumentOutOfRangeException(nameof(ids), $"Token id {id} is outside the vocabulary of {vocabSize}.");
+            }
+
+            if (used + width > buffer.Length)
+            {
+                output.Write(buffer, 0, used);
+                used = 0;
+            }
+
+            if (width == 2)
+            {
+                BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(used), (ushort)id);
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(used), (uint)id);
+            }
+
+            used += width;
+        }
+
+        output.Write(buffer, 0, used);
+        Span<byte> eight = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(eight, 0);
+        output.Write(eight);
+        foreach (var end in documentEnds)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(eight, end);
+            output.Write(eight);
+        }
+    }
+
     public static void Write(Stream output, IReadOnlyList<int[]> documents, int vocabSize)
     {
         var width = BytesPerToken(vocabSize);

@@ -24,8 +24,24 @@ public sealed class BertPreTokenizer : PreTokenizer
     public static List<(int Offset, int Length)> Split(ReadOnlySpan<char> text)
     {
         var words = new List<(int, int)>(text.Length / 4 + 1);
-        var start = -1;
-        for (var i = 0; i < text.Length;)
+        var pos = 0;
+        while (NextWord(text, ref pos, out var start, out var length))
+        {
+            words.Add((start, length));
+        }
+
+        return words;
+    }
+
+    /// <summary>
+    /// The next word at or after <paramref name="pos"/> (which moves past it), without allocating: the one splitting
+    /// rule that <see cref="Split"/>, the encoder's cached path and the vocabulary trainer's counting all use.
+    /// </summary>
+    public static bool NextWord(ReadOnlySpan<char> text, ref int pos, out int start, out int length)
+    {
+        var i = pos;
+        start = -1;
+        while (i < text.Length)
         {
             var c = text[i];
             int width;
@@ -47,13 +63,17 @@ public sealed class BertPreTokenizer : PreTokenizer
             {
                 if (start >= 0)
                 {
-                    words.Add((start, i - start));
-                    start = -1;
+                    length = i - start;
+                    pos = i;
+                    return true;
                 }
 
                 if (isOwnWord)
                 {
-                    words.Add((i, width));
+                    start = i;
+                    length = width;
+                    pos = i + width;
+                    return true;
                 }
             }
             else if (start < 0)
@@ -64,12 +84,15 @@ public sealed class BertPreTokenizer : PreTokenizer
             i += width;
         }
 
+        pos = text.Length;
         if (start >= 0)
         {
-            words.Add((start, text.Length - start));
+            length = text.Length - start;
+            return true;
         }
 
-        return words;
+        length = 0;
+        return false;
     }
 
     public static bool IsAsciiPunctuation(char c) => c is (>= '!' and <= '/') or (>= ':' and <= '@') or (>= '[' and <= '`') or (>= '{' and <= '~');

@@ -78,6 +78,32 @@ public sealed class TextNormalizer(TextNormalization options)
         return cat is UnicodeCategory.Control or UnicodeCategory.Format;
     }
 
+    /// <summary>
+    /// <see cref="Normalize(string)"/> without allocating on ASCII text (NFKC, accent stripping and lower-casing are
+    /// then one byte-wise pass): the result lies in <paramref name="scratch"/> (grown as needed, reusable by the caller)
+    /// or, for non-ASCII text, in a new string. Same output as the string overload, character for character.
+    /// </summary>
+    public ReadOnlySpan<char> Normalize(ReadOnlySpan<char> text, ref char[]? scratch)
+    {
+        if (text.IsEmpty)
+        {
+            return default;
+        }
+
+        if (!System.Text.Ascii.IsValid(text))
+        {
+            return Normalize(new string(text)).AsSpan();
+        }
+
+        if (scratch is null || scratch.Length < text.Length)
+        {
+            scratch = new char[Math.Max(text.Length, 4096)];
+        }
+
+        var n = NormalizeAsciiInto(text, scratch, Options.Lowercase);
+        return scratch.AsSpan(0, n);
+    }
+
     /// <summary>The common case in one pass: lower-case, whitespace runs to one space, controls removed.</summary>
     private static string NormalizeAscii(string s, bool lowercase)
     {
@@ -85,29 +111,7 @@ public sealed class TextNormalizer(TextNormalization options)
         var buffer = rented is null ? stackalloc char[s.Length] : rented.AsSpan(0, s.Length);
         try
         {
-            var n = 0;
-            var pendingSpace = false;
-            foreach (var c in s)
-            {
-                if (c <= ' ' || c == 127)
-                {
-                    if (c is ' ' or '\t' or '\n' or '\r')
-                    {
-                        pendingSpace = n > 0;
-                    }
-
-                    continue;
-                }
-
-                if (pendingSpace)
-                {
-                    buffer[n++] = ' ';
-                    pendingSpace = false;
-                }
-
-                buffer[n++] = lowercase && (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c | 0x20) : c;
-            }
-
+            var n = NormalizeAsciiInto(s, buffer, lowercase);
             return n == s.Length && buffer[..n].SequenceEqual(s) ? s : new string(buffer[..n]);
         }
         finally
@@ -117,6 +121,34 @@ public sealed class TextNormalizer(TextNormalization options)
                 System.Buffers.ArrayPool<char>.Shared.Return(rented);
             }
         }
+    }
+
+    private static int NormalizeAsciiInto(ReadOnlySpan<char> s, Span<char> buffer, bool lowercase)
+    {
+        var n = 0;
+        var pendingSpace = false;
+        foreach (var c in s)
+        {
+            if (c <= ' ' || c == 127)
+            {
+                if (c is ' ' or '\t' or '\n' or '\r')
+                {
+                    pendingSpace = n > 0;
+                }
+
+                continue;
+            }
+
+            if (pendingSpace)
+            {
+                buffer[n++] = ' ';
+                pendingSpace = false;
+            }
+
+            buffer[n++] = lowercase && (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c | 0x20) : c;
+        }
+
+        return n;
     }
 
     private static string CleanWhitespaceAndControls(string s)

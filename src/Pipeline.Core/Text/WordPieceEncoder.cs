@@ -15,6 +15,21 @@ public sealed class WordPieceEncoder
     private readonly string[] _vocab;
     private readonly Dictionary<string, int> _ids;
 
+    /// <summary>
+    /// Word -> ids memo in front of the tokenizer (as HF tokenizers' WordPiece cache): a normalised, pre-tokenised word
+    /// always encodes to the same ids, so a repeat costs one hash lookup instead of a WordPiece search. Bounded: once
+    /// <see cref="CacheCapacity"/> words are in it, new words are encoded without being added (HF's rule), so memory
+    /// stays fixed whatever the corpus. Only words up to <see cref="MaxCachedWordChars"/> characters are kept.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+
+    [ThreadStatic]
+    private static char[]? t_scratch;
+
+    public const int CacheCapacity = 65_536;
+
+    public const int MaxCachedWordChars = 48;
+
     private WordPieceEncoder(string[] vocab, TextNormalization normalization)
     {
         _vocab = vocab;
@@ -111,6 +126,13 @@ public sealed class WordPieceEncoder
     public void AppendIds(string text, List<int> ids)
     {
         ArgumentNullException.ThrowIfNull(text);
+        AppendIds(text.AsSpan(), ids);
+    }
+
+    /// <summary>Appends the ids of the text (no [CLS]/[SEP]) to <paramref name="ids"/>; allocation-free on cached ASCII words.</summary>
+    public void AppendIds(ReadOnlySpan<char> text, List<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
         var start = 0;
         while (start < text.Length)
         {
@@ -118,7 +140,7 @@ public sealed class WordPieceEncoder
             var end = at < 0 ? text.Length : at;
             if (end > start)
             {
-                EncodePlain(start == 0 && end == text.Length ? text : text[start..end], ids);
+                EncodePlain(text[start..end], ids);
             }
 
             if (at < 0)
@@ -228,25 +250,63 @@ public sealed class WordPieceEncoder
     /// <summary>The id of a vocabulary entry, or null.</summary>
     public int? TokenToId(string token) => _ids.TryGetValue(token, out var id) ? id : null;
 
-    private void EncodePlain(string segment, List<int> ids)
+    private void EncodePlain(ReadOnlySpan<char> segment, List<int> ids)
     {
-        var normalized = Normalizer.Normalize(segment);
-        if (normalized.Length == 0)
+        var scratch = t_scratch;
+        var normalized = Normalizer.Normalize(segment, ref scratch);
+        t_scratch = scratch;
+        if (normalized.IsEmpty)
         {
             return;
         }
 
-        ids.AddRange(_tokenizer.EncodeToIds(normalized, considerPreTokenization: true, considerNormalization: false));
+        // The words are exactly those the tokenizer's pre-tokenizer (BertPreTokenizer) would find, and WordPiece encodes
+        // each word on its own, so encoding word by word gives the ids of encoding the whole text.
+        var cache = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        var pos = 0;
+        while (BertPreTokenizer.NextWord(normalized, ref pos, out var wordStart, out var wordLength))
+        {
+            var word = normalized.Slice(wordStart, wordLength);
+            if (cache.TryGetValue(word, out var cached))
+            {
+                ids.AddRange(cached);
+                continue;
+            }
+
+            var encoded = _tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false);
+            if (word.Length <= MaxCachedWordChars && _cache.Count < CacheCapacity)
+            {
+                var copy = new int[encoded.Count];
+                for (var i = 0; i < copy.Length; i++)
+                {
+                    copy[i] = encoded[i];
+                }
+
+                cache.TryAdd(word, copy);
+                ids.AddRange(copy);
+            }
+            else
+            {
+                ids.AddRange(encoded);
+            }
+        }
     }
 
-    private (int At, int Id, int Length) FindSpecial(string text, int start)
+    private (int At, int Id, int Length) FindSpecial(ReadOnlySpan<char> text, int start)
     {
         var i = start;
-        while ((i = text.IndexOf('[', i)) >= 0)
+        while (i < text.Length)
         {
+            var next = text[i..].IndexOf('[');
+            if (next < 0)
+            {
+                break;
+            }
+
+            i += next;
             foreach (var special in SpecialTokens.All)
             {
-                if (string.CompareOrdinal(text, i, special, 0, special.Length) == 0)
+                if (text[i..].StartsWith(special, StringComparison.Ordinal))
                 {
                     return (i, _ids[special], special.Length);
                 }

@@ -35,32 +35,84 @@ public sealed record WordPieceTrainerOptions
 /// repeatedly (ties broken by the pair's earlier ids) until VocabSize or MinFrequency stops it. Deterministic: the same
 /// text in the same order gives the same vocab.txt. Special tokens come first: [PAD] [UNK] [CLS] [SEP] [MASK].
 /// </summary>
-public sealed class WordPieceTrainer(TextNormalization normalization)
+public sealed class WordPieceTrainer(TextNormalization normalization, int maxCountedWords = WordPieceTrainer.DefaultMaxCountedWords)
 {
+    /// <summary>The default bound on distinct words held while counting (see <see cref="MaxCountedWords"/>).</summary>
+    public const int DefaultMaxCountedWords = 1 << 19;
+
     private readonly TextNormalizer _normalizer = new(normalization);
     private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
+    private char[]? _scratch;
 
     public long WordsSeen { get; private set; }
 
     public int DistinctWords => _counts.Count;
 
+    /// <summary>
+    /// Bound on the distinct words held while counting, so memory does not grow with the corpus (ids, serial numbers,
+    /// typos are mostly seen once). When the table reaches it, every word counted fewer than <see cref="PruneBelow"/>
+    /// times is dropped and the floor doubles (lossy counting, as HF tokenizers' trainers bound their word maps by
+    /// frequency): a word that survives is one seen at least that often. Pruned occurrences are counted in
+    /// <see cref="PrunedWords"/>; a corpus with fewer distinct words than the bound is counted exactly.
+    /// </summary>
+    public int MaxCountedWords { get; } = maxCountedWords >= 1024 ? maxCountedWords : throw new ArgumentOutOfRangeException(nameof(maxCountedWords), "At least 1024.");
+
+    /// <summary>Words counted fewer times than this were dropped at the last prune (1 = never pruned).</summary>
+    public long PruneBelow { get; private set; } = 1;
+
+    /// <summary>Occurrences of words dropped by pruning.</summary>
+    public long PrunedWords { get; private set; }
+
     /// <summary>Counts the words of one piece of raw text (normalised here).</summary>
     public void Add(string text)
     {
-        var normalized = _normalizer.Normalize(text);
-        AddNormalized(normalized);
+        ArgumentNullException.ThrowIfNull(text);
+        Add(text.AsSpan());
+    }
+
+    /// <summary>Counts the words of one piece of raw text (normalised here); allocation-free on ASCII and known words.</summary>
+    public void Add(ReadOnlySpan<char> text)
+    {
+        var normalized = _normalizer.Normalize(text, ref _scratch);
+        CountWords(normalized);
     }
 
     /// <summary>Counts the words of text already normalised with the same <see cref="TextNormalization"/>.</summary>
     public void AddNormalized(string normalized)
     {
-        var lookup = _counts.GetAlternateLookup<ReadOnlySpan<char>>();
-        var span = normalized.AsSpan();
-        foreach (var (offset, length) in BertPreTokenizer.Split(span))
-        {
-            CollectionsMarshal.GetValueRefOrAddDefault(lookup, span.Slice(offset, length), out _)++;
+        ArgumentNullException.ThrowIfNull(normalized);
+        CountWords(normalized);
+    }
 
+    private void CountWords(ReadOnlySpan<char> span)
+    {
+        var lookup = _counts.GetAlternateLookup<ReadOnlySpan<char>>();
+        var pos = 0;
+        while (BertPreTokenizer.NextWord(span, ref pos, out var start, out var length))
+        {
+            CollectionsMarshal.GetValueRefOrAddDefault(lookup, span.Slice(start, length), out _)++;
             WordsSeen++;
+        }
+
+        if (_counts.Count >= MaxCountedWords)
+        {
+            Prune();
+        }
+    }
+
+    private void Prune()
+    {
+        while (_counts.Count >= MaxCountedWords * 3L / 4)
+        {
+            PruneBelow *= 2;
+            foreach (var (word, count) in _counts)
+            {
+                if (count < PruneBelow)
+                {
+                    _counts.Remove(word);
+                    PrunedWords += count;
+                }
+            }
         }
     }
 

@@ -170,16 +170,17 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         long emptyDocuments = 0;
         var counts = await ForEachDocumentAsync(sources, options, (source, text, hash) =>
         {
-            var ids = encoder.EncodeToIds(text);
-            if (ids.Length == 0)
+            // Encoded straight into the shard's flat id buffer: no per-document arrays.
+            var writer = IsValidation(hash, options.ValidationFraction) ? validation : train;
+            var tokens = writer.AppendDocument(encoder, text);
+            if (tokens == 0)
             {
                 emptyDocuments++;
                 return;
             }
 
-            (IsValidation(hash, options.ValidationFraction) ? validation : train).Add(ids);
             source.Documents++;
-            source.Tokens += ids.Length;
+            source.Tokens += tokens;
         }, cancellationToken, afterEach: async ct =>
         {
             await train.FlushFullAsync(ct).ConfigureAwait(false);
@@ -253,8 +254,8 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         List<AcceptedSource> sources, TextSealOptions options, System.Diagnostics.Stopwatch clock, Dictionary<string, double> timings,
         CancellationToken cancellationToken)
     {
-        var trainer = new WordPieceTrainer(options.Normalization);
-        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text), cancellationToken).ConfigureAwait(false);
+        var trainer = new WordPieceTrainer(options.Normalization, options.MaxCountedWords);
+        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text.AsSpan()), cancellationToken).ConfigureAwait(false);
         timings["countWords"] = clock.Elapsed.TotalSeconds;
         var vocab = trainer.Train(options.Vocabulary);
         timings["trainVocabulary"] = clock.Elapsed.TotalSeconds - timings["countWords"];
@@ -279,9 +280,14 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         return h;
     }
 
-    private static UInt128 DedupeKey(string text, ulong hash)
+    /// <summary>
+    /// The dedupe key: a 64-bit hash independent of <see cref="DocumentHash"/> (different mixing, length-seeded). 8 bytes
+    /// per distinct document keeps the set small on large corpora; two different documents share a key with
+    /// probability ~ n^2 / 2^65 (about 1 in 10^7 at two million documents), the one way a document could be dropped
+    /// as a false duplicate.
+    /// </summary>
+    private static ulong DedupeKey(string text)
     {
-        // A second, independent 64-bit hash makes an accidental collision (a silently dropped document) negligible.
         var h2 = (ulong)text.Length * 0x9E3779B97F4A7C15UL;
         foreach (var c in text)
         {
@@ -289,14 +295,14 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
             h2 ^= h2 >> 29;
         }
 
-        return new UInt128(hash, h2);
+        return h2;
     }
 
     private async Task<SealCounts> ForEachDocumentAsync(
         List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string, ulong> onDocument, CancellationToken cancellationToken,
         Func<CancellationToken, Task>? afterEach = null)
     {
-        var seen = options.DropDuplicateDocuments ? new HashSet<UInt128>() : null;
+        var seen = options.DropDuplicateDocuments ? new HashSet<ulong>() : null;
         long duplicates = 0, bytes = 0, missing = 0;
         foreach (var source in sources)
         {
@@ -313,7 +319,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
                 foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
                 {
                     var hash = DocumentHash(text);
-                    if (seen is not null && !seen.Add(DedupeKey(text, hash)))
+                    if (seen is not null && !seen.Add(DedupeKey(text)))
                     {
                         duplicates++;
                         source.DuplicateDocuments++;
@@ -505,11 +511,11 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         public bool Changed { get; set; }
     }
 
-    /// <summary>Buffers whole documents into fixed-budget shards and uploads each as soon as it is full.</summary>
+    /// <summary>Buffers whole documents (one flat id buffer + document ends) and uploads each shard as soon as it is full.</summary>
     private sealed class ShardWriter(BlobContainerClient container, string stem, int vocabSize, int tokensPerShard)
     {
-        private readonly List<int[]> _pending = [];
-        private long _pendingTokens;
+        private readonly List<int> _ids = new(Math.Min(tokensPerShard, 1 << 22) + 1024);
+        private readonly List<long> _ends = [];
 
         public List<ShardInfo> Shards { get; } = [];
 
@@ -517,17 +523,25 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
         public long Tokens { get; private set; }
 
-        public void Add(int[] ids)
+        /// <summary>Encodes one document into the pending shard; returns its token count (0: nothing kept).</summary>
+        public int AppendDocument(WordPieceEncoder encoder, string text)
         {
-            _pending.Add(ids);
-            _pendingTokens += ids.Length;
-            Documents++;
-            Tokens += ids.Length;
+            var start = _ids.Count;
+            encoder.AppendIds(text, _ids);
+            var n = _ids.Count - start;
+            if (n > 0)
+            {
+                _ends.Add(_ids.Count);
+                Documents++;
+                Tokens += n;
+            }
+
+            return n;
         }
 
         public async Task FlushFullAsync(CancellationToken cancellationToken)
         {
-            if (_pendingTokens >= tokensPerShard)
+            if (_ids.Count >= tokensPerShard)
             {
                 await WriteAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -535,7 +549,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
         public async Task FinishAsync(CancellationToken cancellationToken)
         {
-            if (_pending.Count > 0)
+            if (_ends.Count > 0)
             {
                 await WriteAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -543,15 +557,16 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
         private async Task WriteAsync(CancellationToken cancellationToken)
         {
-            using var stream = new MemoryStream((int)Math.Min(int.MaxValue, TokenShard.HeaderSize + (_pendingTokens * 4) + ((_pending.Count + 1) * 8)));
-            TokenShard.Write(stream, _pending, vocabSize);
+            int tokens = _ids.Count, documents = _ends.Count;
+            using var stream = new MemoryStream((int)Math.Min(int.MaxValue, TokenShard.HeaderSize + ((long)tokens * TokenShard.BytesPerToken(vocabSize)) + ((documents + 1) * 8L)));
+            TokenShard.Write(stream, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ends), vocabSize);
             var name = $"{stem}-{Shards.Count:D5}.tok";
             var sha = Convert.ToHexStringLower(SHA256.HashData(stream.GetBuffer().AsSpan(0, (int)stream.Length)));
             stream.Position = 0;
             await container.GetBlobClient(name).UploadAsync(stream, overwrite: true, cancellationToken).ConfigureAwait(false);
-            Shards.Add(new ShardInfo($"{BlobLayout.Datasets}/{name}", sha, stream.Length, _pending.Count, _pendingTokens));
-            _pending.Clear();
-            _pendingTokens = 0;
+            Shards.Add(new ShardInfo($"{BlobLayout.Datasets}/{name}", sha, stream.Length, documents, tokens));
+            _ids.Clear();
+            _ends.Clear();
         }
     }
 

@@ -34,6 +34,12 @@ public sealed record TextSealOptions
 
     public WordPieceTrainerOptions Vocabulary { get; init; } = new() { VocabSize = 8_000 };
 
+    /// <summary>
+    /// Distinct words held while counting for the vocabulary; beyond it rare words are pruned by doubling frequency
+    /// floors (<see cref="WordPieceTrainer.MaxCountedWords"/>), so memory stays bounded on any corpus.
+    /// </summary>
+    public int MaxCountedWords { get; init; } = WordPieceTrainer.DefaultMaxCountedWords;
+
     /// <summary>Reuse this vocab.txt (container/name) instead of training one, e.g. to keep ids stable across versions.</summary>
     public string? VocabFrom { get; init; }
 
@@ -49,9 +55,9 @@ public sealed record TextSealOptions
     public void Validate()
     {
         Vocabulary.Validate();
-        if (ValidationFraction is < 0 or >= 1 || TokensPerShard < 1)
+        if (ValidationFraction is < 0 or >= 1 || TokensPerShard < 1 || MaxCountedWords < 1024)
         {
-            throw new ArgumentOutOfRangeException(nameof(ValidationFraction), "ValidationFraction must be in [0, 1) and TokensPerShard >= 1.");
+            throw new ArgumentOutOfRangeException(nameof(ValidationFraction), "ValidationFraction must be in [0, 1), TokensPerShard >= 1 and MaxCountedWords >= 1024.");
         }
     }
 }
