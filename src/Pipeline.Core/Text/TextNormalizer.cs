@@ -23,28 +23,140 @@ public sealed class TextNormalizer(TextNormalization options)
             return string.Empty;
         }
 
-        var s = text;
-        if (!System.Text.Ascii.IsValid(s))
+        if (System.Text.Ascii.IsValid(text))
         {
-            s = RemoveLoneSurrogates(s);
-            if (Options.Nfkc && !s.IsNormalized(NormalizationForm.FormKC))
-            {
-                s = s.Normalize(NormalizationForm.FormKC);
-            }
-
-            if (Options.Lowercase)
-            {
-                s = s.ToLowerInvariant();
-            }
-
-            if (Options.StripAccents)
-            {
-                s = StripMarks(s);
-            }
+            return NormalizeAscii(text, Options.Lowercase);
         }
-        else
+
+        char[]? scratch = null;
+        var normalized = Normalize(text.AsSpan(), ref scratch);
+        return normalized.SequenceEqual(text) ? text : new string(normalized);
+    }
+
+    /// <summary>
+    /// <see cref="Normalize(string)"/> into <paramref name="scratch"/> (grown as needed, reusable by the caller), without
+    /// allocating on ASCII. Text is processed in chunks between ASCII whitespace: an ASCII chunk takes the one-pass
+    /// byte-wise path (NFKC and accent stripping are identity on ASCII); a chunk holding any non-ASCII character takes
+    /// the full path (NFKC, lower-case, accent stripping, control removal) on that chunk alone. Chunk by chunk equals
+    /// the whole text at once: U+0020 and \t \n \r are starters that never compose or reorder with their neighbours,
+    /// lower-casing and mark stripping are per character, and whitespace runs collapse the same way.
+    /// </summary>
+    public ReadOnlySpan<char> Normalize(ReadOnlySpan<char> text, ref char[]? scratch)
+    {
+        if (text.IsEmpty)
         {
-            return NormalizeAscii(s, Options.Lowercase);
+            return default;
+        }
+
+        if (scratch is null || scratch.Length < text.Length + 16)
+        {
+            scratch = new char[Math.Max(text.Length + 16, 4096)];
+        }
+
+        var buffer = scratch;
+        var lowercase = Options.Lowercase;
+        var n = 0;
+        var pending = false;
+        var i = 0;
+        while (i < text.Length)
+        {
+            var c = text[i];
+            if (c is ' ' or '\t' or '\n' or '\r')
+            {
+                pending = n > 0;
+                i++;
+                continue;
+            }
+
+            int chunkStart = i, outStart = n;
+            var chunkPending = pending;
+            var ascii = true;
+            while (i < text.Length)
+            {
+                c = text[i];
+                if (c >= 128)
+                {
+                    ascii = false;
+                    break;
+                }
+
+                if (c is ' ' or '\t' or '\n' or '\r')
+                {
+                    break;
+                }
+
+                i++;
+                if (c < 32 || c == 127)
+                {
+                    continue;
+                }
+
+                if (pending)
+                {
+                    buffer[n++] = ' ';
+                    pending = false;
+                }
+
+                buffer[n++] = lowercase && (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c | 0x20) : c;
+            }
+
+            if (ascii)
+            {
+                continue;
+            }
+
+            n = outStart;
+            pending = chunkPending;
+            var end = i;
+            while (end < text.Length && text[end] is not (' ' or '\t' or '\n' or '\r'))
+            {
+                end++;
+            }
+
+            var chunk = NormalizeFull(new string(text[chunkStart..end]));
+            i = end;
+            if (chunk.Length == 0)
+            {
+                continue;
+            }
+
+            var need = n + 1 + chunk.Length + (text.Length - end);
+            if (need > buffer.Length)
+            {
+                Array.Resize(ref buffer, Math.Max(need, buffer.Length * 2));
+                scratch = buffer;
+            }
+
+            if (pending)
+            {
+                buffer[n++] = ' ';
+                pending = false;
+            }
+
+            chunk.CopyTo(buffer.AsSpan(n));
+            n += chunk.Length;
+        }
+
+        return buffer.AsSpan(0, n);
+    }
+
+    /// <summary>The full path for text with non-ASCII characters.</summary>
+    private string NormalizeFull(string s)
+    {
+        s = RemoveLoneSurrogates(s);
+        if (Options.Nfkc && !s.IsNormalized(NormalizationForm.FormKC))
+        {
+            s = s.Normalize(NormalizationForm.FormKC);
+        }
+
+        if (Options.Lowercase)
+        {
+            s = s.ToLowerInvariant();
+        }
+
+        if (Options.StripAccents)
+        {
+            s = StripMarks(s);
         }
 
         return CleanWhitespaceAndControls(s);
@@ -76,32 +188,6 @@ public sealed class TextNormalizer(TextNormalization options)
 
         var cat = char.GetUnicodeCategory(c);
         return cat is UnicodeCategory.Control or UnicodeCategory.Format;
-    }
-
-    /// <summary>
-    /// <see cref="Normalize(string)"/> without allocating on ASCII text (NFKC, accent stripping and lower-casing are
-    /// then one byte-wise pass): the result lies in <paramref name="scratch"/> (grown as needed, reusable by the caller)
-    /// or, for non-ASCII text, in a new string. Same output as the string overload, character for character.
-    /// </summary>
-    public ReadOnlySpan<char> Normalize(ReadOnlySpan<char> text, ref char[]? scratch)
-    {
-        if (text.IsEmpty)
-        {
-            return default;
-        }
-
-        if (!System.Text.Ascii.IsValid(text))
-        {
-            return Normalize(new string(text)).AsSpan();
-        }
-
-        if (scratch is null || scratch.Length < text.Length)
-        {
-            scratch = new char[Math.Max(text.Length, 4096)];
-        }
-
-        var n = NormalizeAsciiInto(text, scratch, Options.Lowercase);
-        return scratch.AsSpan(0, n);
     }
 
     /// <summary>The common case in one pass: lower-case, whitespace runs to one space, controls removed.</summary>

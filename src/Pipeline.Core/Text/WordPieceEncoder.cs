@@ -16,17 +16,15 @@ public sealed class WordPieceEncoder
     private readonly Dictionary<string, int> _ids;
 
     /// <summary>
-    /// Word -> ids memo in front of the tokenizer (as HF tokenizers' WordPiece cache): a normalised, pre-tokenised word
-    /// always encodes to the same ids, so a repeat costs one hash lookup instead of a WordPiece search. Bounded: once
-    /// <see cref="CacheCapacity"/> words are in it, new words are encoded without being added (HF's rule), so memory
-    /// stays fixed whatever the corpus. Only words up to <see cref="MaxCachedWordChars"/> characters are kept.
+    /// Word -> ids memo in front of the tokenizer (see <see cref="WordIdsCache"/>): a normalised, pre-tokenised word
+    /// always encodes to the same ids, so a repeat costs one hash lookup instead of a WordPiece search. Bounded
+    /// (2^17 slots); only words up to <see cref="MaxCachedWordChars"/> characters are kept.
     /// </summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    private readonly WordIdsCache _cache = new();
 
     [ThreadStatic]
     private static char[]? t_scratch;
 
-    public const int CacheCapacity = 65_536;
 
     public const int MaxCachedWordChars = 48;
 
@@ -262,19 +260,26 @@ public sealed class WordPieceEncoder
 
         // The words are exactly those the tokenizer's pre-tokenizer (BertPreTokenizer) would find, and WordPiece encodes
         // each word on its own, so encoding word by word gives the ids of encoding the whole text.
-        var cache = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         var pos = 0;
         while (BertPreTokenizer.NextWord(normalized, ref pos, out var wordStart, out var wordLength))
         {
             var word = normalized.Slice(wordStart, wordLength);
-            if (cache.TryGetValue(word, out var cached))
+            if (_cache.TryGet(word, out var cached))
             {
-                ids.AddRange(cached);
+                if (cached.Length == 1)
+                {
+                    ids.Add(cached[0]);
+                }
+                else
+                {
+                    ids.AddRange(cached.AsSpan());
+                }
+
                 continue;
             }
 
             var encoded = _tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false);
-            if (word.Length <= MaxCachedWordChars && _cache.Count < CacheCapacity)
+            if (word.Length <= MaxCachedWordChars)
             {
                 var copy = new int[encoded.Count];
                 for (var i = 0; i < copy.Length; i++)
@@ -282,8 +287,8 @@ public sealed class WordPieceEncoder
                     copy[i] = encoded[i];
                 }
 
-                cache.TryAdd(word, copy);
-                ids.AddRange(copy);
+                _cache.TryAdd(word, copy);
+                ids.AddRange(copy.AsSpan());
             }
             else
             {

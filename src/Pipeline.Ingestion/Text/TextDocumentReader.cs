@@ -23,6 +23,26 @@ public sealed record TextReadOptions
 
     /// <summary>Lines longer than this are cut into pieces so a file without line breaks never fills memory.</summary>
     public int MaxLineChars { get; init; } = 1 << 20;
+
+    /// <summary>How a .txt upload is cut into documents (.md is always paragraphs, .jsonl one object per line).</summary>
+    public TextDocumentSplit TxtDocuments { get; init; } = TextDocumentSplit.Auto;
+
+    /// <summary>Auto looks at this many first lines: no blank line among them (and at least 2 lines) means one document per line.</summary>
+    public int AutoDetectLines { get; init; } = 1_000;
+}
+
+/// <summary>
+/// Document rules for plain text. Paragraphs: blank-line-separated paragraphs (prose, dictionaries, books); a paragraph
+/// longer than MaxDocumentChars is cut at a line or space. Lines: every non-blank line is a document (glossaries, one
+/// sentence or record per line). Auto: Lines when the file's first AutoDetectLines lines hold no blank line at all,
+/// otherwise Paragraphs; a line-oriented file without blank lines would otherwise become a few 32K-character blocks
+/// of unrelated lines.
+/// </summary>
+public enum TextDocumentSplit
+{
+    Auto,
+    Paragraphs,
+    Lines,
 }
 
 /// <summary>What a pass over one upload saw; bad input is counted here, never dropped silently.</summary>
@@ -73,12 +93,19 @@ public static class TextDocumentReader
         Stream decoded = hashing;
         if (gzip)
         {
-            decoded = new GuardedGzipStream(new GZipStream(hashing, CompressionMode.Decompress, leaveOpen: true), hashing, options.MaxDecompressedBytes);
+            // A sentinel gzip member follows the blob's bytes: .NET's GZipStream reads concatenated members (valid gzip,
+            // e.g. `cat a.gz b.gz`) and checks each member's CRC-32 and size, but ends silently on a truncated member.
+            // Only a blob whose last member is complete lets the sentinel decode as a member of its own.
+            decoded = new GuardedGzipStream(
+                new GZipStream(new ConcatStream(hashing, new MemoryStream(GuardedGzipStream.SentinelMember, writable: false)), CompressionMode.Decompress),
+                options.MaxDecompressedBytes);
         }
 
         using var streamReader = new StreamReader(decoded, new UTF8Encoding(false, false), detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024);
         var reader = new LineReader(streamReader, options, stats);
-        var documents = format == TextFormat.JsonLines ? ReadJsonLines(reader, options, stats) : ReadParagraphs(reader, options, stats);
+        var documents = format == TextFormat.JsonLines ? ReadJsonLines(reader, options, stats)
+            : ChooseSplit(reader, format, options) == TextDocumentSplit.Lines ? ReadLines(reader, options)
+            : ReadParagraphs(reader, options, stats);
         foreach (var document in documents)
         {
             stats.Documents++;
@@ -88,6 +115,45 @@ public static class TextDocumentReader
         // Drain what the reader did not need (trailing bytes) so the hash covers the whole blob.
         hashing.DrainAndFinish();
         CheckInvalidFraction(stats, options);
+    }
+
+    private static TextDocumentSplit ChooseSplit(LineReader reader, TextFormat format, TextReadOptions options)
+    {
+        if (format == TextFormat.Markdown)
+        {
+            return TextDocumentSplit.Paragraphs;
+        }
+
+        if (options.TxtDocuments != TextDocumentSplit.Auto)
+        {
+            return options.TxtDocuments;
+        }
+
+        // Read ahead (the lines are replayed): a blank line anywhere in the prefix means paragraphs.
+        var lines = reader.Lookahead(options.AutoDetectLines);
+        return lines.Count >= 2 && !lines.Any(string.IsNullOrWhiteSpace) ? TextDocumentSplit.Lines : TextDocumentSplit.Paragraphs;
+    }
+
+    private static IEnumerable<string> ReadLines(LineReader reader, TextReadOptions options)
+    {
+        while (reader.ReadLine() is { } line)
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            var rest = line.AsMemory();
+            while (rest.Length > options.MaxDocumentChars)
+            {
+                var cut = rest.Span[..options.MaxDocumentChars].LastIndexOf(' ');
+                cut = cut <= 0 ? options.MaxDocumentChars : cut;
+                yield return rest[..cut].ToString();
+                rest = rest[cut..];
+            }
+
+            yield return rest.Length == line.Length ? line : rest.ToString();
+        }
     }
 
     private static IEnumerable<string> ReadParagraphs(LineReader reader, TextReadOptions options, TextReadStats stats)
@@ -202,8 +268,22 @@ public static class TextDocumentReader
         private int _pos;
         private int _len;
         private bool _checkedPrefix;
+        private readonly Queue<string> _replay = new();
 
-        public string? ReadLine()
+        /// <summary>Reads up to <paramref name="count"/> lines ahead; ReadLine returns them again first.</summary>
+        public IReadOnlyCollection<string> Lookahead(int count)
+        {
+            while (_replay.Count < count && ReadFresh() is { } line)
+            {
+                _replay.Enqueue(line);
+            }
+
+            return _replay;
+        }
+
+        public string? ReadLine() => _replay.TryDequeue(out var line) ? line : ReadFresh();
+
+        private string? ReadFresh()
         {
             _line.Clear();
             while (true)
@@ -383,12 +463,21 @@ public static class TextDocumentReader
         }
     }
 
-    /// <summary>Inflates gzip, turning corruption and decompression bombs into quarantine codes.</summary>
-    private sealed class GuardedGzipStream(GZipStream inner, HashingStream raw, long maxBytes) : Stream
+    /// <summary>
+    /// Inflates gzip (one or more members), turning corruption, truncation and decompression bombs into quarantine
+    /// codes. The inflated stream must end with <see cref="Sentinel"/> (from the appended <see cref="SentinelMember"/>),
+    /// which is held back from the reader: missing means the blob's last member was cut short or followed by garbage.
+    /// </summary>
+    internal sealed class GuardedGzipStream(GZipStream inner, long maxBytes) : Stream
     {
+        public static readonly byte[] Sentinel = "\0Pipeline.Ingestion gzip end sentinel \u2713 7f3a9c1e\0"u8.ToArray();
+
+        public static readonly byte[] SentinelMember = Compress(Sentinel);
+
+        private readonly byte[] _buffer = new byte[(64 * 1024) + Sentinel.Length];
+        private int _have;
+        private bool _eof;
         private long _total;
-        private uint _crc;
-        private bool _verified;
 
         public override bool CanRead => true;
 
@@ -404,44 +493,65 @@ public static class TextDocumentReader
 
         public override int Read(Span<byte> buffer)
         {
-            int n;
-            try
+            if (buffer.IsEmpty)
             {
-                n = inner.Read(buffer);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new TextContentException(QuarantineCodes.CorruptGzip, $"The gzip stream is corrupt or truncated ({e.Message}); re-compress the file.");
+                return 0;
             }
 
-            if (n == 0 && buffer.Length > 0 && !_verified)
+            while (!_eof && _have <= Sentinel.Length)
             {
-                _verified = true;
-                Verify();
+                int n;
+                try
+                {
+                    n = inner.Read(_buffer.AsSpan(_have));
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new TextContentException(QuarantineCodes.CorruptGzip, $"The gzip stream is corrupt or truncated ({e.Message}); re-compress the file.");
+                }
+
+                if (n == 0)
+                {
+                    _eof = true;
+                }
+
+                _have += n;
             }
 
-            _crc = GzipCrc32.Update(_crc, buffer[..n]);
-            _total += n;
-            if (_total > maxBytes)
+            var available = _have - Sentinel.Length;
+            if (available > 0)
             {
-                throw new TextContentException(QuarantineCodes.TooLarge, $"The file inflates to more than {maxBytes} bytes; split it into smaller uploads.");
+                var k = Math.Min(available, buffer.Length);
+                _buffer.AsSpan(0, k).CopyTo(buffer);
+                _buffer.AsSpan(k, _have - k).CopyTo(_buffer);
+                _have -= k;
+                _total += k;
+                if (_total > maxBytes)
+                {
+                    throw new TextContentException(QuarantineCodes.TooLarge, $"The file inflates to more than {maxBytes} bytes; split it into smaller uploads.");
+                }
+
+                return k;
             }
 
-            return n;
-        }
-
-        private void Verify()
-        {
-            // The trailer (CRC-32, size mod 2^32) is the last 8 bytes of the blob.
-            raw.Drain();
-            var tail = raw.Tail;
-            var crc = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
-            var size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]);
-            if (raw.Count < 18 || crc != _crc || size != (uint)_total)
+            if (_have != Sentinel.Length || !_buffer.AsSpan(0, _have).SequenceEqual(Sentinel))
             {
                 throw new TextContentException(QuarantineCodes.CorruptGzip,
-                    "The gzip stream is truncated or corrupt (its CRC-32/size trailer does not match the inflated data; multi-member gzip is not supported); re-compress the file.");
+                    "The gzip stream is truncated or has bytes after its last member (its last member does not end with a CRC-32/size trailer); re-compress the file.");
             }
+
+            return 0;
+        }
+
+        private static byte[] Compress(byte[] data)
+        {
+            using var output = new MemoryStream();
+            using (var gzip = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true))
+            {
+                gzip.Write(data);
+            }
+
+            return output.ToArray();
         }
 
         public override void Flush()
@@ -463,5 +573,49 @@ public static class TextDocumentReader
 
             base.Dispose(disposing);
         }
+    }
+
+    /// <summary>Reads one stream to its end, then another (does not dispose the first: the hashing stream is drained later).</summary>
+    private sealed class ConcatStream(Stream first, Stream second) : Stream
+    {
+        private bool _firstDone;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (!_firstDone)
+            {
+                var n = first.Read(buffer);
+                if (n > 0 || buffer.IsEmpty)
+                {
+                    return n;
+                }
+
+                _firstDone = true;
+            }
+
+            return second.Read(buffer);
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
