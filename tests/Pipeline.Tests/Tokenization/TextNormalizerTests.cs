@@ -45,4 +45,64 @@ public class TextNormalizerTests
         Assert.Equal("ab", TextNormalizer.Default.Normalize("a\uD800b"));
         Assert.Equal("a😀b", TextNormalizer.Default.Normalize("a😀b"));
     }
+
+    [Fact]
+    public void Chunked_normalisation_equals_normalising_the_whole_text_at_once()
+    {
+        // The reference applies each step to the whole text: NFKC, lower-case, NFD + drop Mn, controls out, whitespace runs
+        // to one space. The normaliser works chunk by chunk between ASCII whitespace (fast path on ASCII chunks).
+        static string Reference(string s)
+        {
+            s = s.Normalize(System.Text.NormalizationForm.FormKC).ToLowerInvariant().Normalize(System.Text.NormalizationForm.FormD);
+            var sb = new System.Text.StringBuilder();
+            var pending = false;
+            foreach (var c in s)
+            {
+                if (System.Globalization.CharUnicodeInfo.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark)
+                {
+                    continue;
+                }
+
+                if (TextNormalizer.IsWhitespace(c))
+                {
+                    pending = sb.Length > 0;
+                    continue;
+                }
+
+                if (TextNormalizer.IsControl(c))
+                {
+                    continue;
+                }
+
+                if (pending)
+                {
+                    sb.Append(' ');
+                    pending = false;
+                }
+
+                sb.Append(c);
+            }
+
+            return sb.ToString();
+        }
+
+        string[] pieces = ["Hello", "WORLD", "Café", "e\u0301", "\u0301", "ﬁ", "ＡＢ", "\u00A0", "\u2003", "zero\u200Bwidth", "\u00AD", "\u0007", "中国", "😀",
+            "(¶12)", "Ünïcödé", "İstanbul", "ß", "\u1100\u1161", "x\u0327\u0301", "don't", "$+=", "Ω", "\u2126", ",", "."];
+        string[] separators = [" ", "\n", "\t", "\r\n", "  ", "", "\u00A0"];
+        var rng = new Random(5);
+        char[]? scratch = null;
+        for (var k = 0; k < 2000; k++)
+        {
+            var sb = new System.Text.StringBuilder();
+            for (var j = rng.Next(1, 12); j > 0; j--)
+            {
+                sb.Append(separators[rng.Next(separators.Length)]).Append(pieces[rng.Next(pieces.Length)]);
+            }
+
+            var text = sb.ToString();
+            var expected = Reference(text);
+            Assert.Equal(expected, TextNormalizer.Default.Normalize(text));
+            Assert.Equal(expected, new string(TextNormalizer.Default.Normalize(text.AsSpan(), ref scratch)));
+        }
+    }
 }

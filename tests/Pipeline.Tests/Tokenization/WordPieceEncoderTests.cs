@@ -121,4 +121,36 @@ public class WordPieceEncoderTests
         Assert.NotEqual(new[] { 11, 12, 13 }, dropped);
         Assert.Equal(new[] { 11, 12, 13 }, Create().EncodeToIds("$ + ="));
     }
+
+    [Fact]
+    public void The_word_cache_never_changes_an_id_cold_warm_or_shared_between_threads()
+    {
+        // Reference: Microsoft.ML.Tokenizers' WordPieceTokenizer on the whole normalised text, no cache involved.
+        var reference = WordPieceTokenizer.Create(new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', Vocab) + "\n")), new WordPieceOptions
+        {
+            PreTokenizer = BertPreTokenizer.Instance,
+            UnknownToken = SpecialTokens.Unk,
+            ContinuingSubwordPrefix = SpecialTokens.ContinuationPrefix,
+            MaxInputCharsPerWord = SpecialTokens.MaxInputCharsPerWord,
+        });
+        string[] pieces = ["hello", "World", "unaffable", "CAFÉ", "中国", "🙂", "$+=", "don't", "hellow", new string('x', 120), "a", "Ünaffable", "world!", "ﬁne"];
+        var rng = new Random(11);
+        var texts = Enumerable.Range(0, 200).Select(_ => string.Join(rng.Next(3) switch { 0 => " ", 1 => "\n", _ => "  \t" },
+            Enumerable.Range(0, rng.Next(1, 30)).Select(_ => pieces[rng.Next(pieces.Length)]))).ToArray();
+        var encoder = Create();
+        foreach (var text in texts)
+        {
+            var expected = reference.EncodeToIds(TextNormalizer.Default.Normalize(text), considerPreTokenization: true, considerNormalization: false);
+            Assert.Equal(expected, encoder.EncodeToIds(text)); // first sight: words are tokenized and cached
+            Assert.Equal(expected, encoder.EncodeToIds(text)); // warm: every word from the cache
+        }
+
+        var shared = Create();
+        var results = new int[texts.Length][];
+        Parallel.For(0, texts.Length * 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, k => results[k % texts.Length] = shared.EncodeToIds(texts[k % texts.Length]));
+        for (var k = 0; k < texts.Length; k++)
+        {
+            Assert.Equal(encoder.EncodeToIds(texts[k]), results[k]);
+        }
+    }
 }

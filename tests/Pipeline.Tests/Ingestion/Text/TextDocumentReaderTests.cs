@@ -70,6 +70,64 @@ public class TextDocumentReaderTests
         Assert.Equal(QuarantineCodes.TooLarge, e2.Code);
     }
 
+    private static byte[] GzipMember(string text)
+    {
+        using var compressed = new MemoryStream();
+        using (var gz = new GZipStream(compressed, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gz.Write(Encoding.UTF8.GetBytes(text));
+        }
+
+        return compressed.ToArray();
+    }
+
+    [Fact]
+    public void Concatenated_gzip_members_are_valid_gzip_but_a_cut_or_trailing_garbage_is_corrupt()
+    {
+        var first = GzipMember("member one\n\n");
+        var second = GzipMember(string.Concat(Enumerable.Range(0, 3000).Select(i => $"paragraph {i} of member two\n\n")));
+        byte[] both = [.. first, .. second];
+        var (docs, stats) = Read(both, gzip: true);
+        Assert.Equal(3001, docs.Count);
+        Assert.Equal("member one", docs[0]);
+        Assert.Equal("paragraph 2999 of member two", docs[^1]);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(both)), stats.Sha256);
+
+        // .NET's GZipStream ends silently on a truncated member; every cut must still be caught.
+        foreach (var cut in new[] { 1, 4, 8, 9, second.Length / 2, second.Length - 12 })
+        {
+            var e = Assert.Throws<TextContentException>(() => Read(both[..^cut], gzip: true));
+            Assert.Equal(QuarantineCodes.CorruptGzip, e.Code);
+        }
+
+        Assert.Equal(QuarantineCodes.CorruptGzip, Assert.Throws<TextContentException>(() => Read([.. both, 1, 2, 3], gzip: true)).Code);
+        var badCrc = both.ToArray();
+        badCrc[^6] ^= 0x01;
+        Assert.Equal(QuarantineCodes.CorruptGzip, Assert.Throws<TextContentException>(() => Read(badCrc, gzip: true)).Code);
+    }
+
+    [Fact]
+    public void Line_oriented_txt_is_one_document_per_line_prose_and_markdown_are_paragraphs()
+    {
+        // A glossary without blank lines (as WordNet's glosses): each line a document, not 32K-character blocks.
+        var glossary = string.Concat(Enumerable.Range(0, 1500).Select(i => $"gloss number {i} of the glossary\n"));
+        var (lines, _) = Read(Encoding.UTF8.GetBytes(glossary));
+        Assert.Equal(1500, lines.Count);
+        Assert.Equal("gloss number 1499 of the glossary", lines[^1]);
+
+        // One blank line in the first AutoDetectLines lines: paragraphs.
+        var prose = "first paragraph line one\nline two\n\nsecond paragraph\n" + string.Concat(glossary.Split('\n').Take(200).Select(l => l + "\n"));
+        var (paragraphs, _) = Read(Encoding.UTF8.GetBytes(prose));
+        Assert.Equal(2, paragraphs.Count);
+        Assert.Equal("first paragraph line one\nline two", paragraphs[0]);
+        Assert.StartsWith("second paragraph\ngloss number 0", paragraphs[1]);
+
+        // Markdown is always paragraphs; the rule can be forced either way.
+        Assert.Single(Read(Encoding.UTF8.GetBytes("a\nb\nc\n"), TextFormat.Markdown).Docs);
+        Assert.Single(Read(Encoding.UTF8.GetBytes("a\nb\nc\n"), options: new TextReadOptions { TxtDocuments = TextDocumentSplit.Paragraphs }).Docs);
+        Assert.Equal(["a", "b", "c"], Read(Encoding.UTF8.GetBytes("a\n\nb\nc\n"), options: new TextReadOptions { TxtDocuments = TextDocumentSplit.Lines }).Docs);
+    }
+
     [Fact]
     public void Nul_bytes_and_mostly_invalid_utf8_are_binary_but_a_few_bad_bytes_are_counted()
     {

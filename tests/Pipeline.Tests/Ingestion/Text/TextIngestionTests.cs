@@ -58,6 +58,7 @@ public class TextIngestionTests(AzuriteFixture azurite)
             ("c.jsonl", Encoding.UTF8.GetBytes("{\"text\":\"first record\"}\n{\"text\":\"second record\",\"id\":2}\n")),
             ("d.txt.gz", Gzip(Encoding.UTF8.GetBytes("compressed text here\n"))),
             ("e.JSONL.GZ", Gzip(Encoding.UTF8.GetBytes("{\"text\":\"compressed record\"}\n"))),
+            ("f-two-members.txt.gz", [.. Gzip(Encoding.UTF8.GetBytes("first member\n\n")), .. Gzip(Encoding.UTF8.GetBytes("second member\n"))]),
         };
         foreach (var (name, bytes) in uploads)
         {
@@ -89,6 +90,7 @@ public class TextIngestionTests(AzuriteFixture azurite)
             { "too-large.txt", Encoding.UTF8.GetBytes(new string('x', 5000)), QuarantineCodes.TooLarge },
             { "paper.pdf", Encoding.UTF8.GetBytes("%PDF-1.4 text"), QuarantineCodes.UnsupportedExtension },
             { "corrupt.txt.gz", gz[..(gz.Length / 2)], QuarantineCodes.CorruptGzip },
+            { "no-trailer.txt.gz", gz[..^4], QuarantineCodes.CorruptGzip },
             { "not-gzip.txt.gz", Encoding.UTF8.GetBytes("plain text pretending to be gzip"), QuarantineCodes.CorruptGzip },
             { "bad.jsonl", Encoding.UTF8.GetBytes(badJson), QuarantineCodes.InvalidJsonLines },
         };
