@@ -30,17 +30,20 @@ public class Int8VariantTests
         var report = Int8Variant.Create(encoder, mlm, HeldOut(5));
 
         Assert.True(report.Passed, report.Failure);
-        Assert.Equal(18, report.Sequences);
+        Assert.Equal(10, report.Sequences);
         Assert.InRange(report.EmbeddingCosineMean, Int8Report.MinMeanCosine, 1.0 + 1e-6);
         Assert.InRange(report.FillMaskTop1Agreement, Int8Report.MinTop1Agreement, 1.0);
         Assert.True(report.FillMaskPositions > 0);
         Assert.True(report.Int8Bytes < report.Fp32Bytes, $"{report.Int8Bytes} >= {report.Fp32Bytes}");
 
-        // Per layer: Q, K, V, attention output, FFN in and out = 6 weight MatMuls; attention's own MatMuls stay float.
+        // Per layer: the packed QKV projection, attention output, FFN in and out; attention's own MatMuls stay float
+        // and no MatMul with a float weight initializer is left.
         var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(dir.Combine(Int8Variant.EncoderFile)));
-        Assert.Equal(6 * Small.Layers, report.QuantizedMatMuls);
-        Assert.Equal(6 * Small.Layers, proto.Graph.Node.Count(n => n.OpType == "DynamicQuantizeMatMul" && n.Domain == OnnxInt8Quantizer.Domain));
-        Assert.Equal(2 * Small.Layers, proto.Graph.Node.Count(n => n.OpType == "MatMul"));
+        var weights = proto.Graph.Initializer.Select(t => t.Name).ToHashSet();
+        Assert.Equal(4 * Small.Layers, report.QuantizedMatMuls);
+        Assert.Equal(4 * Small.Layers, proto.Graph.Node.Count(n => n.OpType == "DynamicQuantizeMatMul" && n.Domain == OnnxInt8Quantizer.Domain));
+        Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "MatMul" && weights.Contains(n.Input[1]));
+        Assert.Contains(proto.Graph.Node, n => n.OpType == "MatMul");
         Assert.Contains(proto.OpsetImport, o => o.Domain == OnnxInt8Quantizer.Domain);
         Assert.True(File.Exists(dir.Combine(Int8Variant.MlmFile)));
     }
