@@ -8,4 +8,5 @@ root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(IngestCommand.Create());
 root.Subcommands.Add(UploadIdxCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -18,6 +18,9 @@ public sealed record EmbedResponse(string Model, string Version, int Dimensions,
 {
     /// <summary>How over-long sequences are handled: "end" (tokens beyond the model's length are dropped).</summary>
     public string Truncation => "end";
+
+    /// <summary>The weights that answered: fp32, or int8 when ?variant=int8 asked for it.</summary>
+    public string Variant { get; init; } = "fp32";
 }
 
 /// <summary>Token count of one input and whether it was cut.</summary>
@@ -31,7 +34,11 @@ public sealed record FillMaskRequest
     public int TopK { get; init; } = 5;
 }
 
-public sealed record FillMaskResponse(string Model, string Version, IReadOnlyList<MaskPredictions> Masks);
+public sealed record FillMaskResponse(string Model, string Version, IReadOnlyList<MaskPredictions> Masks)
+{
+    /// <summary>The weights that answered: fp32, or int8 when ?variant=int8 asked for it.</summary>
+    public string Variant { get; init; } = "fp32";
+}
 
 /// <summary>Candidates for one [MASK], best first; position counts tokens including [CLS].</summary>
 public sealed record MaskPredictions(int Position, IReadOnlyList<TokenScore> Candidates);
@@ -48,7 +55,11 @@ public sealed record SimilarityRequest
     public int? TopK { get; init; }
 }
 
-public sealed record SimilarityResponse(string Model, string Version, IReadOnlyList<RankedCandidate> Results);
+public sealed record SimilarityResponse(string Model, string Version, IReadOnlyList<RankedCandidate> Results)
+{
+    /// <summary>The weights that answered: fp32, or int8 when ?variant=int8 asked for it.</summary>
+    public string Variant { get; init; } = "fp32";
+}
 
 public sealed record RankedCandidate(int Index, string Text, float Score);
 
@@ -60,7 +71,11 @@ public sealed record ClassifyRequest
     public IReadOnlyList<string?>? Images { get; init; }
 }
 
-public sealed record ClassifyResponse(string Model, string Version, IReadOnlyList<Classification> Predictions);
+public sealed record ClassifyResponse(string Model, string Version, IReadOnlyList<Classification> Predictions)
+{
+    /// <summary>The weights that answered: fp32, or int8 when ?variant=int8 asked for it.</summary>
+    public string Variant { get; init; } = "fp32";
+}
 
 public sealed record Classification(string Label, float Score, IReadOnlyDictionary<string, float> Scores);
 
@@ -72,7 +87,11 @@ public sealed record EmbedImageRequest
     public bool Normalize { get; init; }
 }
 
-public sealed record EmbedImageResponse(string Model, string Version, int Dimensions, IReadOnlyList<float[]> Embeddings);
+public sealed record EmbedImageResponse(string Model, string Version, int Dimensions, IReadOnlyList<float[]> Embeddings)
+{
+    /// <summary>The weights that answered: fp32, or int8 when ?variant=int8 asked for it.</summary>
+    public string Variant { get; init; } = "fp32";
+}
 
 /// <summary>GET /api/models/{name}: what is published and what latest points at.</summary>
 public sealed record ModelDescription(

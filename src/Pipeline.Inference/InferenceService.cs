@@ -17,10 +17,10 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
 
     public InferenceOptions Options { get; } = options;
 
-    public async Task<EmbedResponse> EmbedAsync(string name, string? version, EmbedRequest request, CancellationToken ct)
+    public async Task<EmbedResponse> EmbedAsync(string name, string? version, EmbedRequest request, CancellationToken ct, string? variant = null)
     {
         var texts = RequireTexts(request.Texts, "texts");
-        using var lease = await models.AcquireAsync(name, version, ct).ConfigureAwait(false);
+        using var lease = await models.AcquireAsync(name, version, ct, variant).ConfigureAwait(false);
         var model = RequireKind(lease.Model, ModelKind.Text, "embed-image");
         var (sequences, usage) = Tokenize(model, texts, request.Truncate);
         var embeddings = await model.EmbedTokensAsync(sequences, ct).ConfigureAwait(false);
@@ -32,10 +32,10 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             }
         }
 
-        return new EmbedResponse(model.Name, model.Version, model.Dimensions, embeddings, usage);
+        return new EmbedResponse(model.Name, model.Version, model.Dimensions, embeddings, usage) { Variant = model.Variant };
     }
 
-    public async Task<FillMaskResponse> FillMaskAsync(string name, string? version, FillMaskRequest request, CancellationToken ct)
+    public async Task<FillMaskResponse> FillMaskAsync(string name, string? version, FillMaskRequest request, CancellationToken ct, string? variant = null)
     {
         var text = RequireText(request.Text, "text");
         if (request.TopK < 1 || request.TopK > Options.Limits.MaxTopK)
@@ -54,7 +54,7 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             throw InferenceException.BadRequest($"The text has {pieces.Length - 1} {MaskToken} tokens; at most 16.");
         }
 
-        using var lease = await models.AcquireAsync(name, version, ct).ConfigureAwait(false);
+        using var lease = await models.AcquireAsync(name, version, ct, variant).ConfigureAwait(false);
         var model = RequireKind(lease.Model, ModelKind.Text, "embed-image");
         var tokenizer = model.Tokenizer!;
         var ids = new List<int> { tokenizer.ClsId };
@@ -95,10 +95,10 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             masks.Add(new MaskPredictions(position, top));
         }
 
-        return new FillMaskResponse(model.Name, model.Version, masks);
+        return new FillMaskResponse(model.Name, model.Version, masks) { Variant = model.Variant };
     }
 
-    public async Task<SimilarityResponse> SimilarityAsync(string name, string? version, SimilarityRequest request, CancellationToken ct)
+    public async Task<SimilarityResponse> SimilarityAsync(string name, string? version, SimilarityRequest request, CancellationToken ct, string? variant = null)
     {
         var query = RequireText(request.Query, "query");
         var candidates = RequireTexts(request.Candidates, "candidates", Options.Limits.MaxCandidates);
@@ -107,7 +107,7 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             throw InferenceException.BadRequest($"topK must be 1..{Options.Limits.MaxCandidates}.");
         }
 
-        using var lease = await models.AcquireAsync(name, version, ct).ConfigureAwait(false);
+        using var lease = await models.AcquireAsync(name, version, ct, variant).ConfigureAwait(false);
         var model = RequireKind(lease.Model, ModelKind.Text, "embed-image");
         var (sequences, _) = Tokenize(model, [query, .. candidates], truncate: true);
         var embeddings = await model.EmbedTokensAsync(sequences, ct).ConfigureAwait(false);
@@ -117,12 +117,12 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             .ThenBy(r => r.Index)
             .Take(request.TopK ?? candidates.Count)
             .ToList();
-        return new SimilarityResponse(model.Name, model.Version, ranked);
+        return new SimilarityResponse(model.Name, model.Version, ranked) { Variant = model.Variant };
     }
 
-    public async Task<ClassifyResponse> ClassifyAsync(string name, string? version, ClassifyRequest request, CancellationToken ct)
+    public async Task<ClassifyResponse> ClassifyAsync(string name, string? version, ClassifyRequest request, CancellationToken ct, string? variant = null)
     {
-        using var lease = await models.AcquireAsync(name, version, ct).ConfigureAwait(false);
+        using var lease = await models.AcquireAsync(name, version, ct, variant).ConfigureAwait(false);
         var model = lease.Model;
         var head = model.Head ?? throw InferenceException.NotFound(
             $"Model {model.Name}/{model.Version} has no classifier (no classifier.json was published with it).");
@@ -154,11 +154,11 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             var scores = head.Labels.Select((label, i) => (label, i)).ToDictionary(x => x.label, x => p[x.i], StringComparer.Ordinal);
             return new Classification(head.Labels[best], p[best], scores);
         }).ToList();
-        return new ClassifyResponse(model.Name, model.Version, predictions);
+        return new ClassifyResponse(model.Name, model.Version, predictions) { Variant = model.Variant };
     }
 
     /// <summary>Embeds PNG/JPEG images (raw bytes each).</summary>
-    public async Task<EmbedImageResponse> EmbedImagesAsync(string name, string? version, IReadOnlyList<ReadOnlyMemory<byte>> images, bool normalize, CancellationToken ct)
+    public async Task<EmbedImageResponse> EmbedImagesAsync(string name, string? version, IReadOnlyList<ReadOnlyMemory<byte>> images, bool normalize, CancellationToken ct, string? variant = null)
     {
         if (images.Count == 0)
         {
@@ -170,7 +170,7 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             throw InferenceException.BadRequest($"{images.Count} images; at most {Options.Limits.MaxItems} per request.");
         }
 
-        using var lease = await models.AcquireAsync(name, version, ct).ConfigureAwait(false);
+        using var lease = await models.AcquireAsync(name, version, ct, variant).ConfigureAwait(false);
         var model = RequireKind(lease.Model, ModelKind.Image, "embed");
         var embeddings = await EmbedImagesAsync(model, images, ct).ConfigureAwait(false);
         if (normalize)
@@ -181,11 +181,11 @@ public sealed class InferenceService(ModelProvider models, InferenceOptions opti
             }
         }
 
-        return new EmbedImageResponse(model.Name, model.Version, model.Dimensions, embeddings);
+        return new EmbedImageResponse(model.Name, model.Version, model.Dimensions, embeddings) { Variant = model.Variant };
     }
 
-    public Task<EmbedImageResponse> EmbedImagesAsync(string name, string? version, EmbedImageRequest request, CancellationToken ct) =>
-        EmbedImagesAsync(name, version, DecodeBase64Images(request.Images), request.Normalize, ct);
+    public Task<EmbedImageResponse> EmbedImagesAsync(string name, string? version, EmbedImageRequest request, CancellationToken ct, string? variant = null) =>
+        EmbedImagesAsync(name, version, DecodeBase64Images(request.Images), request.Normalize, ct, variant);
 
     public async Task<IReadOnlyList<string>> ListModelsAsync(CancellationToken ct) => await models.Source.ListModelsAsync(ct).ConfigureAwait(false);
 

@@ -103,8 +103,10 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
             batch.Add(first);
             var longest = _cost(first.Item);
 
-            // Waiting for company only pays under load: a lone caller (last batch was a single item) runs at once.
-            var deadline = !_options.Adaptive || _lastBatchSize > 1 ? DateTime.UtcNow + _options.MaxWait : DateTime.UtcNow;
+            // MaxWait counts from when the first item was queued (the text-embeddings-inference rule): items that queued
+            // while the previous batch ran have waited already and go at once, so the forward pass never idles waiting
+            // for company while work is ready. Adaptive: a lone caller (last batch was a single item) runs at once.
+            var deadline = !_options.Adaptive || _lastBatchSize > 1 ? first.QueuedAt + _options.MaxWait : DateTime.UtcNow;
             while (batch.Count < _options.MaxBatchSize)
             {
                 if (reader.TryRead(out var next))
@@ -196,5 +198,7 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         public CancellationToken Cancellation { get; } = cancellation;
 
         public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public DateTime QueuedAt { get; } = DateTime.UtcNow;
     }
 }

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Pipeline.Inference.Telemetry;
@@ -18,40 +20,42 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         MaxDepth = 16,
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(InferenceJsonContext.Default, new DefaultJsonTypeInfoResolver()),
     };
 
     private static readonly JsonSerializerOptions ResponseJson = new(JsonSerializerDefaults.Web)
     {
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(InferenceJsonContext.Default, new DefaultJsonTypeInfoResolver()),
     };
 
     public Task<IResult> EmbedAsync(HttpRequest request, string name, CancellationToken ct) =>
         HandleAsync("embed", request, async () =>
         {
             var body = await ReadJsonAsync<EmbedRequest>(request, ct).ConfigureAwait(false);
-            return await service.EmbedAsync(name, Version(request), body, ct).ConfigureAwait(false);
+            return await service.EmbedAsync(name, Version(request), body, ct, Variant(request)).ConfigureAwait(false);
         });
 
     public Task<IResult> FillMaskAsync(HttpRequest request, string name, CancellationToken ct) =>
         HandleAsync("fill-mask", request, async () =>
         {
             var body = await ReadJsonAsync<FillMaskRequest>(request, ct).ConfigureAwait(false);
-            return await service.FillMaskAsync(name, Version(request), body, ct).ConfigureAwait(false);
+            return await service.FillMaskAsync(name, Version(request), body, ct, Variant(request)).ConfigureAwait(false);
         });
 
     public Task<IResult> SimilarityAsync(HttpRequest request, string name, CancellationToken ct) =>
         HandleAsync("similarity", request, async () =>
         {
             var body = await ReadJsonAsync<SimilarityRequest>(request, ct).ConfigureAwait(false);
-            return await service.SimilarityAsync(name, Version(request), body, ct).ConfigureAwait(false);
+            return await service.SimilarityAsync(name, Version(request), body, ct, Variant(request)).ConfigureAwait(false);
         });
 
     public Task<IResult> ClassifyAsync(HttpRequest request, string name, CancellationToken ct) =>
         HandleAsync("classify", request, async () =>
         {
             var body = await ReadJsonAsync<ClassifyRequest>(request, ct).ConfigureAwait(false);
-            return await service.ClassifyAsync(name, Version(request), body, ct).ConfigureAwait(false);
+            return await service.ClassifyAsync(name, Version(request), body, ct, Variant(request)).ConfigureAwait(false);
         });
 
     /// <summary>A PNG/JPEG body (image/png, image/jpeg; ?normalize=true) or JSON {"images": [base64...]}.</summary>
@@ -63,11 +67,11 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
             {
                 var bytes = await ReadBodyAsync(request, service.Options.Limits.MaxImageBytes, ct).ConfigureAwait(false);
                 var normalize = request.Query["normalize"].ToString() is "true" or "1";
-                return await service.EmbedImagesAsync(name, Version(request), [bytes], normalize, ct).ConfigureAwait(false);
+                return await service.EmbedImagesAsync(name, Version(request), [bytes], normalize, ct, Variant(request)).ConfigureAwait(false);
             }
 
             var body = await ReadJsonAsync<EmbedImageRequest>(request, ct).ConfigureAwait(false);
-            return await service.EmbedImagesAsync(name, Version(request), body, ct).ConfigureAwait(false);
+            return await service.EmbedImagesAsync(name, Version(request), body, ct, Variant(request)).ConfigureAwait(false);
         });
 
     public Task<IResult> DescribeAsync(HttpRequest request, string name, CancellationToken ct) =>
@@ -144,6 +148,18 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
         };
     }
 
+    /// <summary>?variant=int8 serves the quantised weights (when they were published); fp32 otherwise.</summary>
+    private static string? Variant(HttpRequest request)
+    {
+        var values = request.Query["variant"];
+        return values.Count switch
+        {
+            0 => null,
+            1 => values[0],
+            _ => throw InferenceException.BadRequest("Give ?variant= at most once."),
+        };
+    }
+
     private static string MediaType(HttpRequest request)
     {
         var contentType = request.ContentType ?? "";
@@ -160,15 +176,64 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
             throw new InferenceException(InferenceErrorKind.UnsupportedMediaType, $"Content-Type '{mediaType}' is not accepted here; send application/json.");
         }
 
-        var bytes = await ReadBodyAsync(request, service.Options.Limits.MaxJsonBytes, ct).ConfigureAwait(false);
-        if (bytes.Length == 0)
+        var limit = service.Options.Limits.MaxJsonBytes;
+        if (request.ContentLength > limit)
         {
-            throw InferenceException.BadRequest("The request body is empty; send a JSON object.");
+            throw new InferenceException(InferenceErrorKind.PayloadTooLarge, $"The body is {request.ContentLength} bytes; the limit is {limit}.");
         }
 
+        // A pooled buffer sized from Content-Length: no per-request copy buffers on the hot path.
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Clamp(request.ContentLength ?? 4096, 256, limit) + 1);
         try
         {
-            return JsonSerializer.Deserialize<T>(bytes.Span, RequestJson)
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length > limit)
+                    {
+                        throw new InferenceException(InferenceErrorKind.PayloadTooLarge, $"The body is over the limit of {limit} bytes.");
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, limit + 1));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var read = await request.Body.ReadAsync(buffer.AsMemory(length), ct).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                length += read;
+                if (length > limit)
+                {
+                    throw new InferenceException(InferenceErrorKind.PayloadTooLarge, $"The body is over the limit of {limit} bytes.");
+                }
+            }
+
+            if (length == 0)
+            {
+                throw InferenceException.BadRequest("The request body is empty; send a JSON object.");
+            }
+
+            return Deserialize<T>(buffer.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static T Deserialize<T>(ReadOnlySpan<byte> bytes)
+        where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(bytes, RequestJson)
                 ?? throw InferenceException.BadRequest("The request body is JSON null; send a JSON object.");
         }
         catch (JsonException e)
@@ -205,3 +270,16 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 }
+
+/// <summary>Source-generated JSON metadata for the request and response contracts (no reflection on the hot path).</summary>
+[JsonSerializable(typeof(EmbedRequest))]
+[JsonSerializable(typeof(EmbedResponse))]
+[JsonSerializable(typeof(FillMaskRequest))]
+[JsonSerializable(typeof(FillMaskResponse))]
+[JsonSerializable(typeof(SimilarityRequest))]
+[JsonSerializable(typeof(SimilarityResponse))]
+[JsonSerializable(typeof(ClassifyRequest))]
+[JsonSerializable(typeof(ClassifyResponse))]
+[JsonSerializable(typeof(EmbedImageRequest))]
+[JsonSerializable(typeof(EmbedImageResponse))]
+internal sealed partial class InferenceJsonContext : JsonSerializerContext;

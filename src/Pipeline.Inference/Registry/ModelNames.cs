@@ -31,5 +31,16 @@ public static partial class ModelNames
         }
     }
 
+    public const string Fp32Variant = "fp32";
+    public const string Int8Variant = "int8";
+
+    /// <summary>null means fp32; the served variants are fp32 and int8.</summary>
+    public static string RequireValidVariant(string? variant) => variant switch
+    {
+        null or "" or Fp32Variant => Fp32Variant,
+        Int8Variant => Int8Variant,
+        _ => throw InferenceException.BadRequest($"Variant '{Truncate(variant)}' is invalid: use fp32 (the default) or int8."),
+    };
+
     private static string Truncate(string? value) => value is null ? "" : value.Length <= 80 ? value : value[..80] + "...";
 }

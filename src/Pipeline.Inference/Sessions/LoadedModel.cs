@@ -25,9 +25,13 @@ public sealed class LoadedModel
     private readonly InferenceMetrics _metrics;
     private int _references = 1;
 
+    // One RunOptions for every Run (ORT only reads it): a new one per call is a native object left to the finalizer.
+    private static readonly RunOptions SharedRunOptions = new();
+
     internal LoadedModel(
         string name,
         string version,
+        string variant,
         string directory,
         InferenceSession encoder,
         string? mlmPath,
@@ -40,6 +44,7 @@ public sealed class LoadedModel
     {
         Name = name;
         Version = version;
+        Variant = variant;
         Directory = directory;
         _encoder = encoder;
         _metrics = metrics;
@@ -91,6 +96,9 @@ public sealed class LoadedModel
 
     public string Version { get; }
 
+    /// <summary>fp32 or int8.</summary>
+    public string Variant { get; }
+
     public string Directory { get; }
 
     public ModelKind Kind { get; }
@@ -129,7 +137,7 @@ public sealed class LoadedModel
         var shape = new long[] { batch, length };
         var outputName = _sentenceOutput ?? _hiddenOutput!;
         using var inputs = CreateTextInputs(_encoderInputs, ids, mask, shape);
-        using var results = _encoder.Run(new RunOptions(), inputs.Names, inputs.Values, [outputName]);
+        using var results = _encoder.Run(SharedRunOptions, inputs.Names, inputs.Values, [outputName]);
         var data = results[0].GetTensorDataAsSpan<float>();
         Dimensions = _sentenceOutput is not null ? data.Length / batch : data.Length / (batch * length);
         var embeddings = new float[batch][];
@@ -163,7 +171,7 @@ public sealed class LoadedModel
         }
 
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [images.Count, spec.Channels, spec.Height, spec.Width]);
-        using var results = _encoder.Run(new RunOptions(), [spec.InputName], [input], [_imageOutput!]);
+        using var results = _encoder.Run(SharedRunOptions, [spec.InputName], [input], [_imageOutput!]);
         var data = results[0].GetTensorDataAsSpan<float>();
         Dimensions = data.Length / images.Count;
         var embeddings = new float[images.Count][];
@@ -184,7 +192,7 @@ public sealed class LoadedModel
         var inputNames = session.InputMetadata.Keys.ToHashSet(StringComparer.Ordinal);
         using var inputs = CreateTextInputs(inputNames, ids, mask, [1, sequence.Length]);
         var output = session.OutputMetadata.ContainsKey("logits") ? "logits" : session.OutputMetadata.Keys.First();
-        using var results = session.Run(new RunOptions(), inputs.Names, inputs.Values, [output]);
+        using var results = session.Run(SharedRunOptions, inputs.Names, inputs.Values, [output]);
         var data = results[0].GetTensorDataAsSpan<float>();
         vocab = data.Length / sequence.Length;
         return data.ToArray();

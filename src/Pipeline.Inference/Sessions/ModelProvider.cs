@@ -20,7 +20,7 @@ public sealed class ModelProvider : IAsyncDisposable
     private readonly ITextTokenizerFactory _tokenizers;
     private readonly InferenceOptions _options;
     private readonly InferenceMetrics _metrics;
-    private readonly ConcurrentDictionary<(string Name, string Version), Lazy<Task<LoadedModel>>> _loaded = new();
+    private readonly ConcurrentDictionary<(string Name, string Version, string Variant), Lazy<Task<LoadedModel>>> _loaded = new();
     private readonly ConcurrentDictionary<string, LatestState> _latest = new(StringComparer.Ordinal);
 
     public ModelProvider(IModelSource source, ITextTokenizerFactory tokenizers, InferenceOptions options, InferenceMetrics metrics)
@@ -35,14 +35,16 @@ public sealed class ModelProvider : IAsyncDisposable
     public IModelSource Source => _source;
 
     /// <summary>A lease on the model; dispose it when the request is done.</summary>
-    public async Task<ModelLease> AcquireAsync(string name, string? version, CancellationToken ct)
+    /// <param name="variant">null or "fp32": encoder.onnx; "int8": encoder.int8.onnx (published only within its accuracy tolerance).</param>
+    public async Task<ModelLease> AcquireAsync(string name, string? version, CancellationToken ct, string? variant = null)
     {
         ModelNames.RequireValidName(name);
         ModelNames.RequireValidVersion(version);
+        variant = ModelNames.RequireValidVariant(variant);
         for (var attempt = 0; ; attempt++)
         {
             var resolved = version ?? await ResolveLatestAsync(name, ct).ConfigureAwait(false);
-            var model = await GetOrLoadAsync(name, resolved, ct).ConfigureAwait(false);
+            var model = await GetOrLoadAsync(name, resolved, variant, ct).ConfigureAwait(false);
             if (model.TryAddReference())
             {
                 model.LastUsed = DateTime.UtcNow;
@@ -102,10 +104,10 @@ public sealed class ModelProvider : IAsyncDisposable
         }
     }
 
-    private async Task<LoadedModel> GetOrLoadAsync(string name, string version, CancellationToken ct)
+    private async Task<LoadedModel> GetOrLoadAsync(string name, string version, string variant, CancellationToken ct)
     {
-        var key = (name, version);
-        var lazy = _loaded.GetOrAdd(key, k => new Lazy<Task<LoadedModel>>(() => Task.Run(() => LoadAsync(k.Name, k.Version, CancellationToken.None))));
+        var key = (name, version, variant);
+        var lazy = _loaded.GetOrAdd(key, k => new Lazy<Task<LoadedModel>>(() => Task.Run(() => LoadAsync(k.Name, k.Version, k.Variant, CancellationToken.None))));
         try
         {
             var model = await lazy.Value.WaitAsync(ct).ConfigureAwait(false);
@@ -115,32 +117,40 @@ public sealed class ModelProvider : IAsyncDisposable
         catch (Exception) when (lazy.Value.IsFaulted)
         {
             // A failed load is not cached: the next request tries again (the blob may appear, storage may recover).
-            _loaded.TryRemove(new KeyValuePair<(string, string), Lazy<Task<LoadedModel>>>(key, lazy));
+            _loaded.TryRemove(new KeyValuePair<(string, string, string), Lazy<Task<LoadedModel>>>(key, lazy));
             throw;
         }
     }
 
-    private async Task<LoadedModel> LoadAsync(string name, string version, CancellationToken ct)
+    private async Task<LoadedModel> LoadAsync(string name, string version, string variant, CancellationToken ct)
     {
         var directory = Path.Combine(_options.CacheDirectory, name, version);
         Directory.CreateDirectory(directory);
-        var encoderPath = Path.Combine(directory, "encoder.onnx");
-        if (!await _source.TryDownloadAsync(name, version, "encoder.onnx", encoderPath, ct).ConfigureAwait(false))
+        var int8 = variant == ModelNames.Int8Variant;
+        var encoderFile = int8 ? "encoder.int8.onnx" : "encoder.onnx";
+        var mlmFile = int8 ? "mlm.int8.onnx" : "mlm.onnx";
+        var encoderPath = Path.Combine(directory, encoderFile);
+        if (!await _source.TryDownloadAsync(name, version, encoderFile, encoderPath, ct).ConfigureAwait(false))
         {
-            throw InferenceException.NotFound($"Model '{name}' has no version {version} (models/{name}/{version}/encoder.onnx is missing).");
+            if (int8 && await _source.TryReadTextAsync(name, version, "config.json", ct).ConfigureAwait(false) is not null)
+            {
+                throw InferenceException.NotFound($"Model {name}/{version} has no int8 variant: none was published (int8.json in the version folder says why, when it was measured).");
+            }
+
+            throw InferenceException.NotFound($"Model '{name}' has no version {version} (models/{name}/{version}/{encoderFile} is missing).");
         }
 
         var sums = await _source.TryReadTextAsync(name, version, "SHA256SUMS", ct).ConfigureAwait(false);
-        VerifySum(sums, encoderPath, "encoder.onnx");
+        VerifySum(sums, encoderPath, encoderFile);
         var config = await _source.TryReadTextAsync(name, version, "config.json", ct).ConfigureAwait(false);
         var vocab = await _source.TryReadTextAsync(name, version, "vocab.txt", ct).ConfigureAwait(false);
         var preprocessing = vocab is null ? await _source.TryReadTextAsync(name, version, "preprocessing.json", ct).ConfigureAwait(false) : null;
         var headJson = await _source.TryReadTextAsync(name, version, LinearHead.FileName, ct).ConfigureAwait(false);
-        var mlmPath = Path.Combine(directory, "mlm.onnx");
-        var hasMlm = vocab is not null && await _source.TryDownloadAsync(name, version, "mlm.onnx", mlmPath, ct).ConfigureAwait(false);
+        var mlmPath = Path.Combine(directory, mlmFile);
+        var hasMlm = vocab is not null && await _source.TryDownloadAsync(name, version, mlmFile, mlmPath, ct).ConfigureAwait(false);
         if (hasMlm)
         {
-            VerifySum(sums, mlmPath, "mlm.onnx");
+            VerifySum(sums, mlmPath, mlmFile);
         }
 
         if (vocab is null && preprocessing is null)
@@ -162,7 +172,7 @@ public sealed class ModelProvider : IAsyncDisposable
         var session = OnnxSessions.Create(encoderPath, _options);
         try
         {
-            var model = new LoadedModel(name, version, directory, session, hasMlm ? mlmPath : null, tokenizer, settings, spec, head, _options, _metrics);
+            var model = new LoadedModel(name, version, variant, directory, session, hasMlm ? mlmPath : null, tokenizer, settings, spec, head, _options, _metrics);
             model.WarmUp();
             return model;
         }
@@ -197,13 +207,21 @@ public sealed class ModelProvider : IAsyncDisposable
 
     private void Release(string name, string version)
     {
-        if (_loaded.TryRemove((name, version), out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+        foreach (var key in _loaded.Keys.Where(k => k.Name == name && k.Version == version).ToList())
+        {
+            Release(key);
+        }
+    }
+
+    private void Release((string Name, string Version, string Variant) key)
+    {
+        if (_loaded.TryRemove(key, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
         {
             lazy.Value.Result.Release();
         }
     }
 
-    private void EvictBeyondCapacity((string, string) keep)
+    private void EvictBeyondCapacity((string, string, string) keep)
     {
         while (_loaded.Count > _options.MaxLoadedModels)
         {
@@ -217,7 +235,7 @@ public sealed class ModelProvider : IAsyncDisposable
                 return;
             }
 
-            Release(oldest.Item1, oldest.Item2);
+            Release(oldest);
         }
     }
 
@@ -225,7 +243,7 @@ public sealed class ModelProvider : IAsyncDisposable
     {
         foreach (var key in _loaded.Keys.ToList())
         {
-            Release(key.Name, key.Version);
+            Release(key);
         }
 
         return ValueTask.CompletedTask;

@@ -61,6 +61,10 @@ public sealed class InferenceMetricsSnapshot
     private long _batchedItems;
     private int _maxBatch;
 
+    // Batch-size histogram: buckets 1, 2, 3-4, 5-8, 9-16, 17-32, 33-64, 65+.
+    private static readonly int[] BatchBounds = [1, 2, 4, 8, 16, 32, 64];
+    private readonly long[] _batchSizes = new long[BatchBounds.Length + 1];
+
     internal void Record(string endpoint, int status, double milliseconds)
     {
         var bucket = Array.FindIndex(Bounds, b => milliseconds <= b);
@@ -79,6 +83,8 @@ public sealed class InferenceMetricsSnapshot
             _batches++;
             _batchedItems += size;
             _maxBatch = Math.Max(_maxBatch, size);
+            var bucket = Array.FindIndex(BatchBounds, b => size <= b);
+            _batchSizes[bucket < 0 ? BatchBounds.Length : bucket]++;
         }
     }
 
@@ -94,6 +100,8 @@ public sealed class InferenceMetricsSnapshot
                 batches = _batches,
                 meanBatchSize = _batches == 0 ? 0 : (double)_batchedItems / _batches,
                 maxBatchSize = _maxBatch,
+                batchSizes = BatchBounds.Select((b, i) => new { le = b.ToString(System.Globalization.CultureInfo.InvariantCulture), count = _batchSizes[i] })
+                    .Append(new { le = "+Inf", count = _batchSizes[^1] }).ToList(),
             };
         }
     }

@@ -5,6 +5,7 @@ using Pipeline.Core.Jobs;
 using Pipeline.Core.Models;
 using Pipeline.Core.Text;
 using Pipeline.Training.Checkpoints;
+using Pipeline.Training.Export;
 using Pipeline.Training.Jobs;
 using Pipeline.Training.Models.Text;
 using Pipeline.Training.Optim;
@@ -144,6 +145,7 @@ public sealed class MlmTrainer : IObjectiveTrainer
         log.Info("final validation", new { step, final.Loss, final.Perplexity, final.MaskedAccuracy, final.UnigramAccuracy });
 
         var artifacts = new Dictionary<string, string>();
+        Int8Report? int8 = null;
         var configFile = Path.Combine(ctx.OutputFolder, "config.json");
         await File.WriteAllTextAsync(configFile, ModelConfigJson(ctx, config, length, settings), ct).ConfigureAwait(false);
         artifacts["config.json"] = configFile;
@@ -160,6 +162,8 @@ public sealed class MlmTrainer : IObjectiveTrainer
             {
                 artifacts[name] = file;
             }
+
+            int8 = ExportInt8(artifacts, validation, ctx.OutputFolder, log);
         }
 
         return new ObjectiveOutcome
@@ -177,11 +181,46 @@ public sealed class MlmTrainer : IObjectiveTrainer
                 ["unigram_accuracy"] = final.UnigramAccuracy,
                 ["masked_tokens"] = final.MaskedTokens,
                 ["train_loss"] = state.TrainLoss.Count > 0 ? state.TrainLoss[^1].Loss : double.NaN,
-            },
+            }.Concat(int8?.ToMetrics() ?? new Dictionary<string, double>()).ToDictionary(),
             Artifacts = artifacts,
             LossCurve = state.TrainLoss,
             ValidationCurve = state.Validation,
         };
+    }
+
+    /// <summary>
+    /// The int8 variant (dynamic quantisation of the MatMul weights) measured against fp32 on held-out validation text;
+    /// int8.json is always published, encoder.int8.onnx / mlm.int8.onnx only when the change is within tolerance.
+    /// </summary>
+    private static Int8Report? ExportInt8(Dictionary<string, string> artifacts, TokenSequenceLoader validation, string folder, JobLog log)
+    {
+        if (!artifacts.TryGetValue("encoder.onnx", out var encoder))
+        {
+            return null;
+        }
+
+        var heldOut = validation.OnePass(8).Take(8).Select(b => new TokenBatch(b.Ids, b.AttentionMask, b.Rows, validation.Length)).ToList();
+        if (heldOut.Count == 0)
+        {
+            log.Warn("no held-out text to measure an int8 variant on; none published");
+            return null;
+        }
+
+        var report = Int8Variant.Create(encoder, artifacts.GetValueOrDefault("mlm.onnx"), heldOut);
+        var json = Path.Combine(folder, Int8Variant.ReportFile);
+        report.WriteJson(json);
+        artifacts[Int8Variant.ReportFile] = json;
+        if (report.Passed)
+        {
+            artifacts[Int8Variant.EncoderFile] = Path.Combine(folder, Int8Variant.EncoderFile);
+            if (artifacts.ContainsKey("mlm.onnx"))
+            {
+                artifacts[Int8Variant.MlmFile] = Path.Combine(folder, Int8Variant.MlmFile);
+            }
+        }
+
+        log.Info("int8 variant", new { report.Passed, report.Failure, report.EmbeddingCosineMean, report.EmbeddingCosineMin, report.FillMaskTop1Agreement, report.Speedup });
+        return report;
     }
 
     /// <summary>Cross-entropy over the chosen positions only (the vocabulary projection runs on ~15% of tokens).</summary>
