@@ -90,28 +90,9 @@ public sealed class MlmTrainer : IObjectiveTrainer
                 break;
             }
 
-            model.train();
-            double lossSum = 0;
-            for (var micro = 0; micro < opt.GradientAccumulation; micro++)
-            {
-                using var scope = NewDisposeScope();
-                var (ids, attention) = train.Next(opt.BatchSize);
-                var batch = collator.Apply(ids, attention, opt.BatchSize, length, masking);
-                var (loss, _, _) = MaskedLoss(model, batch, ctx.Device, withAccuracy: false);
-                (loss / opt.GradientAccumulation).backward();
-                lossSum += loss.item<float>();
-            }
-
-            if (opt.GradientClip > 0)
-            {
-                nn.utils.clip_grad_norm_(parameters, opt.GradientClip);
-            }
-
             step++;
             var lr = schedule.At(step);
-            optimizer.Step(lr);
-            optimizer.ZeroGrad();
-            var trainLoss = lossSum / opt.GradientAccumulation;
+            var trainLoss = TrainStep(model, optimizer, parameters, train, collator, masking, opt, lr, ctx.Device);
             state.TrainLoss.Add(new LossPoint(step, trainLoss));
             ctx.Progress.Report(step, opt.Steps, trainLoss);
             if (step % Math.Max(1, opt.LogEvery) == 0 || step == 1)
@@ -158,7 +139,7 @@ public sealed class MlmTrainer : IObjectiveTrainer
         if (spec.Export)
         {
             model.to(torch.CPU);
-            foreach (var (name, file) in Exporter.Export(model, initial, ctx.OutputFolder, log))
+            foreach (var (name, file) in Exporter.Export(model, initial, ctx.OutputFolder, HeldOutBatches(validation, vocab), log))
             {
                 artifacts[name] = file;
             }
@@ -221,6 +202,64 @@ public sealed class MlmTrainer : IObjectiveTrainer
 
         log.Info("int8 variant", new { report.Passed, report.Failure, report.EmbeddingCosineMean, report.EmbeddingCosineMin, report.FillMaskTop1Agreement, report.Speedup });
         return report;
+    }
+
+    /// <summary>
+    /// One optimizer step, exactly as training runs it (bench/mlm times this method): for each micro-batch, batch ->
+    /// mask -> forward -> loss on the chosen positions -> backward; then clip, AdamW at <paramref name="learningRate"/>,
+    /// zero the gradients. Returns the mean training loss of the micro-batches.
+    /// </summary>
+    public static double TrainStep(MaskedLanguageModel model, AdamW optimizer, IList<TorchSharp.Modules.Parameter> parameters, TokenSequenceLoader train,
+        MaskingCollator collator, JobRandom masking, OptimizationOptions opt, double learningRate, Device device)
+    {
+        model.train();
+        double lossSum = 0;
+        for (var micro = 0; micro < opt.GradientAccumulation; micro++)
+        {
+            using var scope = NewDisposeScope();
+            var (ids, attention) = train.Next(opt.BatchSize);
+            var batch = collator.Apply(ids, attention, opt.BatchSize, train.Length, masking);
+            var (loss, _, _) = MaskedLoss(model, batch, device, withAccuracy: false);
+            (opt.GradientAccumulation == 1 ? loss : loss / opt.GradientAccumulation).backward();
+            lossSum += loss.item<float>();
+        }
+
+        if (opt.GradientClip > 0)
+        {
+            nn.utils.clip_grad_norm_(parameters, opt.GradientClip);
+        }
+
+        optimizer.Step(learningRate);
+        optimizer.ZeroGrad();
+        return lossSum / opt.GradientAccumulation;
+    }
+
+    /// <summary>
+    /// Real validation rows for the export's parity check: the first <paramref name="rows"/> packed sequences as one
+    /// batch (padded to the longest) and the shortest of them alone, each cut to its real tokens.
+    /// </summary>
+    public static IReadOnlyList<TextBatch> HeldOutBatches(TokenSequenceLoader validation, MlmVocabulary vocab, int rows = 4)
+    {
+        foreach (var (ids, attention, count) in validation.OnePass(rows))
+        {
+            var real = Enumerable.Range(0, count)
+                .Select(r => (IReadOnlyList<long>)ids.AsSpan(r * validation.Length, validation.Length).ToArray()
+                    .Where((_, t) => attention[(r * validation.Length) + t] != 0).ToArray())
+                .Where(r => r.Count > 0)
+                .ToList();
+            if (real.Count == 0)
+            {
+                break;
+            }
+
+            return
+            [
+                TextBatch.FromRows($"validation rows b{real.Count}", real, vocab.Pad),
+                TextBatch.FromRows("validation row b1", [real.MinBy(r => r.Count)!], vocab.Pad),
+            ];
+        }
+
+        return [];
     }
 
     /// <summary>Cross-entropy over the chosen positions only (the vocabulary projection runs on ~15% of tokens).</summary>

@@ -111,19 +111,25 @@ public sealed class TokenSequenceLoader
     {
         Position = new LoaderPosition(0, 0);
         _singleEpoch = true;
-        while (Position.Epoch == 0)
+        try
         {
-            var rows = new List<(long[], long[])>();
-            while (rows.Count < batch && Position.Epoch == 0)
+            while (Position.Epoch == 0)
             {
-                var (i, m) = Next(1);
-                rows.Add((i, m));
+                var rows = new List<(long[], long[])>();
+                while (rows.Count < batch && Position.Epoch == 0)
+                {
+                    var (i, m) = Next(1);
+                    rows.Add((i, m));
+                }
+
+                yield return (rows.SelectMany(r => r.Item1).ToArray(), rows.SelectMany(r => r.Item2).ToArray(), rows.Count);
             }
-
-            yield return (rows.SelectMany(r => r.Item1).ToArray(), rows.SelectMany(r => r.Item2).ToArray(), rows.Count);
         }
-
-        _singleEpoch = false;
+        finally
+        {
+            // Also when the caller stops early (evaluation reads a bounded number of batches).
+            _singleEpoch = false;
+        }
     }
 
     private int[] Peek()
