@@ -96,7 +96,7 @@ public static class DemoDefaults
     {
         Name = "gloss",
         Objective = Objectives.Mlm,
-        TextModel = new TextEncoderConfig { Hidden = 128, Layers = 2, Heads = 4, Intermediate = 256, MaxPositions = 64, Dropout = 0.1, AttentionDropout = 0.1 },
+        TextModel = new TextEncoderConfig { Hidden = 128, Layers = 2, Heads = 4, Intermediate = 256, MaxPositions = 64, Dropout = 0.1, AttentionDropout = 0.1, Pooling = TextPooling.MeanFirstLast },
         Optimization = new OptimizationOptions
         {
             Steps = steps, BatchSize = 32, LearningRate = 2e-3, WarmupSteps = 30, Schedule = "constant", WeightDecay = 0.01,
