@@ -39,6 +39,12 @@ public sealed record PipelineOptions
         },
     ];
 
+    /// <summary>Label budgets of the downstream evaluation on labeled/{dataset}/ ("1%", "10%", "all", "50/class").</summary>
+    public IReadOnlyList<string> EvaluationBudgets { get; init; } = ["1%", "10%"];
+
+    /// <summary>Seeded label draws per budget in the downstream evaluation.</summary>
+    public int EvaluationDraws { get; init; } = 3;
+
     /// <summary>The default image sweep (SimCLR and rotation) when a Pretrain request names none.</summary>
     public IReadOnlyList<TrainingConfig> ImageSweep { get; init; } =
     [

@@ -31,7 +31,10 @@ public sealed record TextEncoderConfig
     /// <summary>Pre-LN (LayerNorm before attention/FFN, final LayerNorm) trains more stably when small; post-LN is BERT's.</summary>
     public bool PreLayerNorm { get; init; } = true;
 
-    /// <summary>How last_hidden_state becomes sentence_embedding: "mean" (masked mean) or "cls" (first token).</summary>
+    /// <summary>
+    /// How last_hidden_state becomes sentence_embedding: "mean" (masked mean), "cls" (first token), or
+    /// "mean-first-last" (masked means of the embedding layer's output and of the last layer, concatenated: 2 x Hidden).
+    /// </summary>
     public string Pooling { get; init; } = TextPooling.Mean;
 
     /// <summary>Whether sentence_embedding is L2-normalised.</summary>
@@ -53,7 +56,8 @@ public sealed record TextEncoderConfig
         Require(Intermediate > 0, "Intermediate must be positive.");
         Require(Dropout is >= 0 and < 1 && AttentionDropout is >= 0 and < 1, "Dropout probabilities must be in [0, 1).");
         Require(LayerNormEps > 0, "LayerNormEps must be positive.");
-        Require(Pooling is TextPooling.Mean or TextPooling.Cls, $"Pooling '{Pooling}' is not supported; use '{TextPooling.Mean}' or '{TextPooling.Cls}'.");
+        Require(Pooling is TextPooling.Mean or TextPooling.Cls or TextPooling.MeanFirstLast,
+            $"Pooling '{Pooling}' is not supported; use '{TextPooling.Mean}', '{TextPooling.Cls}' or '{TextPooling.MeanFirstLast}'.");
         Require(PadTokenId >= 0 && PadTokenId < VocabSize, "PadTokenId must be a token id.");
         return this;
     }
@@ -72,4 +76,10 @@ public static class TextPooling
 {
     public const string Mean = "mean";
     public const string Cls = "cls";
+
+    /// <summary>[masked mean of the embedding output, masked mean of the last layer]: word-level and contextual features.</summary>
+    public const string MeanFirstLast = "mean-first-last";
+
+    /// <summary>sentence_embedding's width for a pooling.</summary>
+    public static int Dimensions(string pooling, int hidden) => pooling == MeanFirstLast ? 2 * hidden : hidden;
 }

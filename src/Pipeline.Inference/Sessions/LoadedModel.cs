@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using Pipeline.Inference.Batching;
 using Pipeline.Inference.Heads;
 using Pipeline.Core.Datasets;
+using Pipeline.Core.Models;
 using Pipeline.Inference.Telemetry;
 using Pipeline.Inference.Text;
 
@@ -68,6 +69,11 @@ public sealed class LoadedModel
             if (_sentenceOutput is null && _hiddenOutput is null)
             {
                 throw new InvalidDataException($"Model {name}/{version}: the encoder has neither 'sentence_embedding' nor 'last_hidden_state'.");
+            }
+
+            if (_sentenceOutput is null && TextSettings?.Pooling == TextPooling.MeanFirstLast)
+            {
+                throw new InvalidDataException($"Model {name}/{version}: pooling '{TextPooling.MeanFirstLast}' needs the encoder's 'sentence_embedding' output (last_hidden_state alone cannot give it).");
             }
 
             Dimensions = (int)outputs[_sentenceOutput ?? _hiddenOutput!].Dimensions[^1];

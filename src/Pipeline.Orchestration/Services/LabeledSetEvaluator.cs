@@ -16,7 +16,7 @@ namespace Pipeline.Orchestration.Services;
 /// (and the raw-feature baseline) at several label budgets. Results go to runs/{runId}/{jobId}/evaluation/; with no
 /// labelled set the step records that it was skipped and does not block publishing.
 /// </summary>
-public sealed class LabeledSetEvaluator(BlobServiceClient blobs, ILogger<LabeledSetEvaluator> logger) : IModelEvaluator
+public sealed class LabeledSetEvaluator(BlobServiceClient blobs, PipelineOptions options, ILogger<LabeledSetEvaluator> logger) : IModelEvaluator
 {
     private static readonly string[] ModelFiles = ["encoder.onnx", "encoder-random.onnx", "vocab.txt", "config.json", "preprocessing.json"];
 
@@ -51,7 +51,7 @@ public sealed class LabeledSetEvaluator(BlobServiceClient blobs, ILogger<Labeled
             }
 
             var data = await LabeledDataLoader.DownloadAsync(blobs, task, Path.Combine(work, "labeled"), cancellationToken).ConfigureAwait(false);
-            var evaluation = await Task.Run(() => new DataEfficiencyEvaluator(new DataEfficiencyOptions()).Evaluate(data, modelDir), cancellationToken)
+            var evaluation = await Task.Run(() => new DataEfficiencyEvaluator(new DataEfficiencyOptions { Budgets = options.EvaluationBudgets, Draws = options.EvaluationDraws }).Evaluate(data, modelDir), cancellationToken)
                 .ConfigureAwait(false);
             var outDir = Path.Combine(work, "out");
             Directory.CreateDirectory(outDir);

@@ -16,6 +16,9 @@ namespace Pipeline.Orchestration.Services;
 /// </summary>
 public sealed class RegistryPublisher(BlobServiceClient blobs, ILogger<RegistryPublisher> logger) : IModelPublisher
 {
+    private static readonly HashSet<string> EvaluationFiles =
+        new(["metrics.json", "data-efficiency.md", "data-efficiency.png", "classifier.json"], StringComparer.Ordinal);
+
     public async Task<PublishedModel> PublishAsync(PublishModelRequest request, CancellationToken cancellationToken)
     {
         var job = request.Job;
@@ -25,6 +28,22 @@ public sealed class RegistryPublisher(BlobServiceClient blobs, ILogger<RegistryP
         var artifacts = result.Artifacts
             .Where(a => a.Key.Contains('.', StringComparison.Ordinal))
             .ToDictionary(a => a.Key, a => ArtifactSource.FromBlob(a.Value), StringComparer.Ordinal);
+        if (request.Evaluation is { Ran: true, Passed: true })
+        {
+            // The evaluator's files beside the job (metrics.json with the full report, data-efficiency.png/.md for the
+            // model card, classifier.json = the probe served by /classify) travel with the version.
+            var evaluationPrefix = $"{BlobLayout.RunJobPrefix(job.RunId, job.JobId)}evaluation/";
+            await foreach (var blob in blobs.GetBlobContainerClient(BlobLayout.Runs).GetBlobsAsync(
+                Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, evaluationPrefix, cancellationToken).ConfigureAwait(false))
+            {
+                var file = blob.Name[evaluationPrefix.Length..];
+                if (EvaluationFiles.Contains(file))
+                {
+                    artifacts[file] = ArtifactSource.FromBlob(new BlobPath(BlobLayout.Runs, blob.Name));
+                }
+            }
+        }
+
         JsonNode evaluation = request.Evaluation.Metrics is { } metricsPath
             && await BlobJson.ReadAsync<JsonNode>(blobs, BlobPath.Parse(metricsPath), cancellationToken).ConfigureAwait(false) is { } node
                 ? node

@@ -141,7 +141,10 @@ public static class OnnxParity
         {
             var inputs = batch.ToTensors();
             var hidden = model.forward(inputs[TextEncoderGraph.InputIds], inputs[TextEncoderGraph.AttentionMask], inputs[TextEncoderGraph.TokenTypeIds]);
-            var pooled = model.Pool(hidden, inputs[TextEncoderGraph.AttentionMask]);
+            var embedded = model.Config.Pooling == TextPooling.MeanFirstLast
+                ? model.embeddings.forward(inputs[TextEncoderGraph.InputIds], inputs[TextEncoderGraph.TokenTypeIds])
+                : null;
+            var pooled = model.Pool(hidden, inputs[TextEncoderGraph.AttentionMask], embedded);
             return new ParityCase(batch.Name, inputs, new Dictionary<string, Tensor>
             {
                 [TextEncoderOnnxExporter.LastHiddenState] = hidden,

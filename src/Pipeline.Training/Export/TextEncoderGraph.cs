@@ -26,11 +26,15 @@ internal static class TextEncoderGraph
     }
 
     /// <summary>Emits the encoder and returns the name of last_hidden_state [batch, sequence, hidden].</summary>
-    public static string Emit(OnnxGraphBuilder g, TextEncoder model, string? hiddenOutputName = null)
+    public static string Emit(OnnxGraphBuilder g, TextEncoder model, string? hiddenOutputName = null) => Emit(g, model, hiddenOutputName, out _);
+
+    /// <summary>As above; <paramref name="embeddingOutput"/> names the embedding layer's output [batch, sequence, hidden].</summary>
+    public static string Emit(OnnxGraphBuilder g, TextEncoder model, string? hiddenOutputName, out string embeddingOutput)
     {
         var config = model.Config;
         var additiveMask = EmitAdditiveMask(g);
         var x = EmitEmbeddings(g, model.embeddings, config);
+        embeddingOutput = x;
         for (var i = 0; i < model.blocks.Count; i++)
         {
             x = EmitBlock(g, x, model.blocks[i], config, additiveMask, $"blocks.{i}");

@@ -6,8 +6,9 @@ namespace Pipeline.Training.Export;
 
 /// <summary>
 /// Writes encoder.onnx: inputs input_ids, attention_mask, token_type_ids (int64 [batch, sequence], both dynamic);
-/// outputs last_hidden_state [batch, sequence, hidden] and sentence_embedding [batch, hidden], pooled as
-/// <see cref="TextEncoder.Pool"/> does (masked mean or CLS, optionally L2-normalised).
+/// outputs last_hidden_state [batch, sequence, hidden] and sentence_embedding [batch, hidden] (2 x hidden for
+/// "mean-first-last"), pooled as <see cref="TextEncoder.Pool"/> does (masked mean, CLS, or masked means of the embedding
+/// output and the last layer concatenated; optionally L2-normalised).
 /// </summary>
 public static class TextEncoderOnnxExporter
 {
@@ -33,10 +34,10 @@ public static class TextEncoderOnnxExporter
         var config = model.Config;
         var g = new OnnxGraphBuilder("text_encoder");
         TextEncoderGraph.DeclareInputs(g);
-        var hidden = TextEncoderGraph.Emit(g, model, LastHiddenState);
-        EmitPooling(g, hidden, config, SentenceEmbedding);
+        var hidden = TextEncoderGraph.Emit(g, model, LastHiddenState, out var embedded);
+        EmitPooling(g, hidden, embedded, config, SentenceEmbedding);
         g.Output(LastHiddenState, OnnxElementType.Float, TextEncoderGraph.Batch, TextEncoderGraph.Sequence, config.Hidden);
-        g.Output(SentenceEmbedding, OnnxElementType.Float, TextEncoderGraph.Batch, config.Hidden);
+        g.Output(SentenceEmbedding, OnnxElementType.Float, TextEncoderGraph.Batch, TextPooling.Dimensions(config.Pooling, config.Hidden));
         return g.Build(
             "Pipeline BERT-style text encoder (TorchSharp-trained).",
             new Dictionary<string, string>
@@ -49,7 +50,7 @@ public static class TextEncoderOnnxExporter
     }
 
     // Mirrors TextEncoder.Pool.
-    private static void EmitPooling(OnnxGraphBuilder g, string hidden, TextEncoderConfig config, string output)
+    private static void EmitPooling(OnnxGraphBuilder g, string hidden, string embedded, TextEncoderConfig config, string output)
     {
         string pooled;
         if (config.Pooling == TextPooling.Cls)
@@ -59,9 +60,13 @@ public static class TextEncoderOnnxExporter
         else
         {
             var mask = g.Node("Unsqueeze", [g.Node("Cast", [TextEncoderGraph.AttentionMask], null, Attr("to", (long)OnnxElementType.Float)), g.ConstInt64([-1])]);
-            var summed = g.Node("ReduceSum", [g.Node("Mul", [hidden, mask]), g.ConstInt64([1])], null, Attr("keepdims", 0L));
-            var counts = g.Node("ReduceSum", [mask, g.ConstInt64([1])], null, Attr("keepdims", 0L));
-            pooled = g.Node("Div", [summed, g.Node("Max", [counts, g.ConstFloat(1e-9f)])]);
+            var counts = g.Node("Max", [g.Node("ReduceSum", [mask, g.ConstInt64([1])], null, Attr("keepdims", 0L)), g.ConstFloat(1e-9f)]);
+            string MaskedMean(string x) => g.Node("Div", [g.Node("ReduceSum", [g.Node("Mul", [x, mask]), g.ConstInt64([1])], null, Attr("keepdims", 0L)), counts]);
+            pooled = MaskedMean(hidden);
+            if (config.Pooling == TextPooling.MeanFirstLast)
+            {
+                pooled = g.Node("Concat", [MaskedMean(embedded), pooled], null, Attr("axis", -1L));
+            }
         }
 
         if (config.NormalizeEmbedding)

@@ -187,8 +187,11 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor, Tensor, Tensor>
         return ((1.0f - keep) * MaskedScore).MoveToOuterDisposeScope();
     }
 
-    /// <summary>sentence_embedding from last_hidden_state per the configured pooling and normalisation.</summary>
-    public Tensor Pool(Tensor lastHiddenState, Tensor attentionMask)
+    /// <summary>
+    /// sentence_embedding from last_hidden_state per the configured pooling and normalisation. "mean-first-last" also
+    /// needs <paramref name="embeddingOutput"/> (<c>embeddings.forward(input_ids, token_type_ids)</c>).
+    /// </summary>
+    public Tensor Pool(Tensor lastHiddenState, Tensor attentionMask, Tensor? embeddingOutput = null)
     {
         using var scope = NewDisposeScope();
         Tensor pooled;
@@ -199,9 +202,13 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor, Tensor, Tensor>
         else
         {
             var mask = attentionMask.to(lastHiddenState.dtype).unsqueeze(-1);
-            var summed = (lastHiddenState * mask).sum(1);
             var counts = mask.sum(1).clamp_min(1e-9);
-            pooled = summed / counts;
+            pooled = (lastHiddenState * mask).sum(1) / counts;
+            if (Config.Pooling == TextPooling.MeanFirstLast)
+            {
+                var first = embeddingOutput ?? throw new ArgumentException("Pooling 'mean-first-last' needs the embedding layer's output.", nameof(embeddingOutput));
+                pooled = cat([(first * mask).sum(1) / counts, pooled], -1);
+            }
         }
 
         if (Config.NormalizeEmbedding)
