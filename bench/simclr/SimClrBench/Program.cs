@@ -11,6 +11,11 @@ if (args[0] == "quality")
     return QualityBench.Run(args[1..]);
 }
 
+if (args[0] == "profile")
+{
+    return ProfileBench.Run(args[1..]);
+}
+
 // SimClrBench <idx images> <threads> <warmup steps> <timed steps> <batch> <images to load>
 // Trains the pipeline's SimCLR objective (small CNN 32-64, projection 128-64, NT-Xent, SmallGrey augmentations) through
 // ImagePretrainer and prints "IMAGES_PER_S <x>": source images per second over the timed steps (each image is 2 views).

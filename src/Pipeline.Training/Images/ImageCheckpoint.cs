@@ -12,14 +12,15 @@ public static class ImageCheckpoint
 {
     private const string StateFile = "state.json";
 
-    public static string Save(string directory, int step, ImagePretrainer trainer, IReadOnlyList<LossPoint> losses)
+    public static string Save(
+        string directory, int step, ImagePretrainer trainer, IReadOnlyList<LossPoint> losses, IReadOnlyList<MetricPoint>? knn = null, double timeProgress = 0)
     {
         var folder = Path.Combine(directory, $"step-{step:D8}");
         Directory.CreateDirectory(folder);
         trainer.Encoder.save(Path.Combine(folder, "encoder.bin"));
         trainer.Pretext.Head.save(Path.Combine(folder, "head.bin"));
         trainer.Optimizer.save_state_dict(Path.Combine(folder, "optimizer.bin"));
-        var state = new CheckpointState(step, trainer.Config, losses);
+        var state = new CheckpointState(step, trainer.Config, losses) { Knn = knn ?? [], TimeProgress = timeProgress };
         File.WriteAllBytes(Path.Combine(folder, StateFile), JsonSerializer.SerializeToUtf8Bytes(state, PipelineJson.Options));
         // Keep the newest two locally; the durable copies live in the job's checkpoint store.
         foreach (var old in Directory.GetDirectories(directory, "step-*").OrderDescending(StringComparer.Ordinal).Skip(2))
@@ -31,8 +32,13 @@ public static class ImageCheckpoint
     }
 
     /// <summary>Loads the newest complete checkpoint into the trainer; returns its step (0 when there is none).</summary>
-    public static int TryLoadLatest(string directory, ImagePretrainer trainer, List<LossPoint> losses)
+    public static int TryLoadLatest(string directory, ImagePretrainer trainer, List<LossPoint> losses) =>
+        TryLoadLatest(directory, trainer, losses, [], out _);
+
+    /// <summary>Also restores the kNN history and the fraction of the time budget already used.</summary>
+    public static int TryLoadLatest(string directory, ImagePretrainer trainer, List<LossPoint> losses, List<MetricPoint> knn, out double timeProgress)
     {
+        timeProgress = 0;
         if (!Directory.Exists(directory))
         {
             return 0;
@@ -58,8 +64,17 @@ public static class ImageCheckpoint
         trainer.Optimizer.load_state_dict(Path.Combine(latest, "optimizer.bin"));
         losses.Clear();
         losses.AddRange(state.Losses);
+        knn.Clear();
+        knn.AddRange(state.Knn);
+        timeProgress = state.TimeProgress;
         return state.Step;
     }
 
-    private sealed record CheckpointState(int Step, ImageEncoderConfig Model, IReadOnlyList<LossPoint> Losses);
+    private sealed record CheckpointState(int Step, ImageEncoderConfig Model, IReadOnlyList<LossPoint> Losses)
+    {
+        public IReadOnlyList<MetricPoint> Knn { get; init; } = [];
+
+        /// <summary>Fraction of the wall-clock budget used when this checkpoint was written (the time-based schedule).</summary>
+        public double TimeProgress { get; init; }
+    }
 }

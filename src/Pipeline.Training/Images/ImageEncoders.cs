@@ -15,6 +15,13 @@ public abstract class ImageEncoder(string name) : nn.Module<Tensor, Tensor>(name
         config.Validate();
         return config.Architecture == ImageEncoderConfig.Architectures.ResNet18 ? new ResNet18(config) : new SmallCnn(config);
     }
+
+    /// <summary>
+    /// The same [B, C, H, W] tensor stored channels-last (NHWC strides). TorchSharp has no memory_format argument, but
+    /// libtorch reads the layout from the strides, and the operators that follow keep it. Autograd sees a permute and a
+    /// copy, so gradients are unchanged.
+    /// </summary>
+    public static Tensor ChannelsLast(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 }
 
 /// <summary>3x3 convolution (no bias) -> BatchNorm -> optional ReLU: the unit both encoders are built from.</summary>
@@ -59,10 +66,20 @@ public sealed class SmallCnn : ImageEncoder
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        foreach (var block in blocks)
+        for (var i = 0; i < blocks.Count; i++)
         {
+            var block = blocks[i];
+            var y = block.conv.forward(x);
+            if (i == 0)
+            {
+                // From here on the maps are channels-last: libtorch's CPU BatchNorm and max-pool kernels are
+                // vectorised over channels only in that layout (the NCHW max-pool with indices costs 10x more), and the
+                // next convolution then runs oneDNN's NHWC kernel without reordering. Same values, another memory order.
+                y = ImageEncoder.ChannelsLast(y);
+            }
+
             // relu(maxpool(y)) == maxpool(relu(y)) (ReLU is monotone), and ReLU on the pooled map is 4x less work.
-            x = nn.functional.relu(nn.functional.max_pool2d(block.bn.forward(block.conv.forward(x)), 2, 2));
+            x = nn.functional.relu(nn.functional.max_pool2d(block.bn.forward(y), 2, 2));
         }
 
         return x.mean([2, 3]).MoveToOuterDisposeScope();
@@ -116,7 +133,7 @@ public sealed class ResNet18 : ImageEncoder
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        x = stem.forward(x);
+        x = ChannelsLast(stem.forward(x)); // see SmallCnn: channels-last maps run libtorch's vectorised CPU kernels
         foreach (var block in blocks)
         {
             x = block.forward(x);

@@ -2,6 +2,8 @@ using System.Text.Json;
 using Pipeline.Core;
 using Pipeline.Core.Datasets;
 using Pipeline.Core.Jobs;
+using Pipeline.Core.Storage;
+using Pipeline.Evaluation.Data;
 using Pipeline.Training.Jobs;
 using static TorchSharp.torch;
 
@@ -47,14 +49,22 @@ public sealed class ImageObjectiveTrainer(string objective) : IObjectiveTrainer
             ctx.Log.Info("checkpoint restored", new { step });
         }
 
+        using var monitor = settings.Knn is { Labeled.Length: > 0 } knnSettings ? await LoadMonitorAsync(ctx, knnSettings, preprocessing, ct).ConfigureAwait(false) : null;
         var total = ctx.Spec.Optimization.Steps;
+        var started = DateTimeOffset.UtcNow;
+        Func<double>? timeProgress = ctx.Deadline is { } deadline && deadline > started
+            ? () => (DateTimeOffset.UtcNow - started) / (deadline - started)
+            : null;
         var result = trainer.Train(
             train, validation, checkpointFolder,
             log: message => ctx.Log.Info(message),
             onCheckpoint: (folder, s) => ctx.Checkpoints.SaveAsync(s, folder, ct),
             stop: () => ctx.DeadlineReached,
             onStep: (s, loss) => ctx.Progress.Report(s, total, loss),
-            cancellationToken: ct);
+            cancellationToken: ct,
+            monitor: monitor,
+            onKnn: (s, accuracy) => ctx.Log.Info("knn accuracy", new { step = s, knn_accuracy = accuracy, labeled = settings.Knn!.Labeled, k = monitor!.K, bank = monitor.BankSize, queries = monitor.QuerySize }),
+            timeProgress: timeProgress);
         ctx.Log.Info("training finished", new { result.Steps, result.MetricName, result.ValidationValue, result.StoppedByTimeLimit });
 
         var artifacts = WriteArtifacts(ctx, trainer, preprocessing, result, train, out var metrics);
@@ -90,8 +100,20 @@ public sealed class ImageObjectiveTrainer(string objective) : IObjectiveTrainer
         File.WriteAllText(preprocessingFile, JsonSerializer.Serialize(preprocessing, PipelineJson.Options));
         artifacts["preprocessing.json"] = preprocessingFile;
 
+        var knn = result.KnnAccuracy;
+        if (knn.Count > 0)
+        {
+            metrics["knn_accuracy"] = knn[^1].Value;
+            metrics["knn_accuracy_initial"] = knn[0].Value;
+            var curve = Path.Combine(output, "knn-accuracy.json");
+            File.WriteAllText(curve, JsonSerializer.Serialize(knn.Select(p => new { step = p.Step, knn_accuracy = p.Value }), PipelineJson.Options));
+            artifacts["knn-accuracy.json"] = curve;
+        }
+
         var lossCurve = Path.Combine(output, "loss-curve.png");
-        LossCurvePlot.Save(lossCurve, $"{objective} {ctx.Spec.RunId}/{ctx.Spec.JobId}", result.Losses, []);
+        LossCurvePlot.Save(
+            lossCurve, $"{objective} {ctx.Spec.RunId}/{ctx.Spec.JobId}", result.Losses, [],
+            metric: knn.Count > 0 ? ("kNN accuracy (labelled monitor)", [.. knn.Select(p => new LossPoint(p.Step, p.Value))]) : null);
         artifacts["loss-curve.png"] = lossCurve;
 
         if (trainer.Pretext is SimClrPretext simclr)
@@ -124,6 +146,45 @@ public sealed class ImageObjectiveTrainer(string objective) : IObjectiveTrainer
         }
 
         return artifacts;
+    }
+
+    /// <summary>
+    /// Downloads labeled/{task}/ and builds the kNN monitor. The labelled set is optional equipment: when it is
+    /// missing or does not match the dataset's image shape, the job logs why and trains unmonitored.
+    /// </summary>
+    private static async Task<KnnMonitor?> LoadMonitorAsync(TrainingContext ctx, KnnMonitorSettings settings, ImagePreprocessing preprocessing, CancellationToken ct)
+    {
+        if (ctx.Storage is null)
+        {
+            ctx.Log.Warn("knn monitoring skipped: no storage to read the labelled set from", new { settings.Labeled });
+            return null;
+        }
+
+        var task = settings.Labeled.Trim('/');
+        var folder = Path.Combine(ctx.WorkFolder, "labeled", task);
+        var names = await ctx.Storage.ListAsync(BlobLayout.Labeled, task + "/", ct).ConfigureAwait(false);
+        if (names.Count == 0)
+        {
+            ctx.Log.Warn("knn monitoring skipped: the labelled set is empty or missing", new { labeled = $"{BlobLayout.Labeled}/{task}/" });
+            return null;
+        }
+
+        foreach (var name in names)
+        {
+            var local = Path.Combine(folder, name[(task.Length + 1)..].Replace('/', Path.DirectorySeparatorChar));
+            await ctx.Storage.DownloadAsync(new BlobPath(BlobLayout.Labeled, name), local, ct).ConfigureAwait(false);
+        }
+
+        var data = LabeledDataLoader.Load(folder, task);
+        var monitor = KnnMonitor.FromLabeled(data, preprocessing, settings, out var reason);
+        if (monitor is null)
+        {
+            ctx.Log.Warn("knn monitoring skipped", new { labeled = task, reason });
+            return null;
+        }
+
+        ctx.Log.Info("knn monitoring", new { labeled = task, bank = monitor.BankSize, queries = monitor.QuerySize, k = monitor.K, every = monitor.Every });
+        return monitor;
     }
 
     /// <summary>The preprocessing sealed into the manifest (mean/std measured on the training split).</summary>

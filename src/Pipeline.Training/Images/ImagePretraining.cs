@@ -22,6 +22,15 @@ public sealed record ImagePretrainingSettings
     /// <summary>Held-out images used for the validation metric.</summary>
     public int ValidationImages { get; init; } = 1024;
 
+    /// <summary>kNN accuracy monitoring on a labelled set supplied apart (labeled/{task}/); null: no monitoring.</summary>
+    public KnnMonitorSettings? Knn { get; init; }
+
+    /// <summary>
+    /// With a wall-clock limit (Settings.maxMinutes), the learning-rate decay follows whichever runs out first, the
+    /// steps or the time, so a run stopped by the clock still ends at the bottom of its schedule (budgeted training).
+    /// </summary>
+    public bool ScheduleByTime { get; init; } = true;
+
     public static ImagePretrainingSettings FromSpec(JobSpec spec) =>
         spec.Settings is { ValueKind: JsonValueKind.Object } settings
             ? settings.Deserialize<ImagePretrainingSettings>(PipelineJson.Options) ?? new()
@@ -30,7 +39,11 @@ public sealed record ImagePretrainingSettings
 
 /// <summary>What a pretraining run produced (the trained modules stay owned by the caller's pretrainer).</summary>
 public sealed record ImagePretrainingResult(
-    int Steps, IReadOnlyList<LossPoint> Losses, string MetricName, double ValidationValue, bool HigherIsBetter, bool StoppedByTimeLimit);
+    int Steps, IReadOnlyList<LossPoint> Losses, string MetricName, double ValidationValue, bool HigherIsBetter, bool StoppedByTimeLimit)
+{
+    /// <summary>kNN accuracy on the labelled monitoring set, by step (step 0 is the random initialisation); empty without a monitor.</summary>
+    public IReadOnlyList<MetricPoint> KnnAccuracy { get; init; } = [];
+}
 
 
 /// <summary>
@@ -45,6 +58,8 @@ public sealed class ImagePretrainer : IDisposable
     private readonly ImagePretrainingSettings _settings;
     private readonly PixelNormalizer _normalizer;
     private readonly Dictionary<int, long[]> _epochOrders = [];
+    private double _timeProgressAtStart;
+    private double _timeProgress;
 
     public ImagePretrainer(string objective, ImagePretrainingSettings settings, OptimizationOptions optimization, ImagePreprocessing preprocessing, Device? device = null)
     {
@@ -94,17 +109,43 @@ public sealed class ImagePretrainer : IDisposable
     /// </summary>
     /// <param name="train">uint8 [N, C, H, W].</param>
     /// <param name="validation">uint8 [M, C, H, W]; may be empty.</param>
+    /// <param name="monitor">kNN accuracy on labelled images, measured every monitor.Every steps; it never touches training.</param>
+    /// <param name="onKnn">Sees each kNN measurement (step, accuracy).</param>
+    /// <param name="timeProgress">Fraction of this launch's wall-clock budget used so far (0 to 1); with
+    /// Settings.ScheduleByTime the learning-rate decay follows it when it runs ahead of the steps, and training ends at 1.</param>
     public ImagePretrainingResult Train(
         Tensor train, Tensor validation, string checkpointDirectory, Action<string>? log = null,
         Func<string, int, Task>? onCheckpoint = null, Func<bool>? stop = null, Action<int, double>? onStep = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, KnnMonitor? monitor = null, Action<int, double>? onKnn = null,
+        Func<double>? timeProgress = null)
     {
         var losses = new List<LossPoint>();
-        var step = ImageCheckpoint.TryLoadLatest(checkpointDirectory, this, losses);
+        var knn = new List<MetricPoint>();
+        var step = ImageCheckpoint.TryLoadLatest(checkpointDirectory, this, losses, knn, out _timeProgressAtStart);
+        _timeProgress = _timeProgressAtStart;
         if (step > 0)
         {
             log?.Invoke($"resumed {_objective} from step {step}");
         }
+
+        if (!_settings.ScheduleByTime)
+        {
+            timeProgress = null;
+        }
+
+        void Measure()
+        {
+            if (monitor is null || (knn.Count > 0 && knn[^1].Step == step))
+            {
+                return;
+            }
+
+            var accuracy = monitor.Evaluate(Encoder, _normalizer, Device);
+            knn.Add(new MetricPoint(step, accuracy));
+            onKnn?.Invoke(step, accuracy);
+        }
+
+        Measure();
 
         var batchSize = _optimization.BatchSize;
         var stoppedByTime = false;
@@ -113,7 +154,12 @@ public sealed class ImagePretrainer : IDisposable
         while (step < _optimization.Steps)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (stop?.Invoke() == true)
+            if (timeProgress is not null)
+            {
+                _timeProgress = Math.Max(_timeProgress, _timeProgressAtStart + timeProgress());
+            }
+
+            if (stop?.Invoke() == true || _timeProgress >= 1)
             {
                 stoppedByTime = true;
                 log?.Invoke($"stopped at step {step} of {_optimization.Steps} (wall-clock limit)");
@@ -144,17 +190,23 @@ public sealed class ImagePretrainer : IDisposable
                 log?.Invoke($"step {step}/{_optimization.Steps} loss {losses[^1].Loss:F4}");
             }
 
+            if (monitor is not null && step % Math.Max(1, monitor.Every) == 0)
+            {
+                Measure();
+            }
+
             if (step % Math.Max(1, _optimization.CheckpointEvery) == 0 && step < _optimization.Steps)
             {
-                var folder = ImageCheckpoint.Save(checkpointDirectory, step, this, losses);
+                var folder = ImageCheckpoint.Save(checkpointDirectory, step, this, losses, knn, _timeProgress);
                 onCheckpoint?.Invoke(folder, step).GetAwaiter().GetResult();
             }
         }
 
-        var final = ImageCheckpoint.Save(checkpointDirectory, step, this, losses);
+        Measure();
+        var final = ImageCheckpoint.Save(checkpointDirectory, step, this, losses, knn, _timeProgress);
         onCheckpoint?.Invoke(final, step).GetAwaiter().GetResult();
         var value = Validate(validation.shape[0] > 0 ? validation : train);
-        return new ImagePretrainingResult(step, losses, Pretext.MetricName, value, Pretext.HigherIsBetter, stoppedByTime);
+        return new ImagePretrainingResult(step, losses, Pretext.MetricName, value, Pretext.HigherIsBetter, stoppedByTime) { KnnAccuracy = knn };
     }
 
     /// <summary>The validation metric on up to Settings.ValidationImages held-out images.</summary>
@@ -210,7 +262,7 @@ public sealed class ImagePretrainer : IDisposable
         }
         else
         {
-            var progress = (double)(step - o.WarmupSteps) / Math.Max(1, o.Steps - o.WarmupSteps);
+            var progress = Math.Min(1, Math.Max((double)(step - o.WarmupSteps) / Math.Max(1, o.Steps - o.WarmupSteps), _timeProgress));
             lr = o.Schedule == "linear" ? o.LearningRate * (1 - progress) : o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * progress));
         }
 

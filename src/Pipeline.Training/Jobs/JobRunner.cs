@@ -80,6 +80,7 @@ public static class JobRunner
                 Manifest = manifest,
                 DatasetFolder = datasetFolder,
                 Checkpoints = checkpoints,
+                Storage = storage,
                 OutputFolder = outputFolder,
                 WorkFolder = Path.Combine(options.WorkFolder, "scratch"),
                 Log = log,

@@ -23,6 +23,9 @@ public sealed class TrainingContext
 
     public required ICheckpointStore Checkpoints { get; init; }
 
+    /// <summary>The job's blob storage, for inputs beyond the dataset (e.g. a labelled monitoring set); null in tests that run an objective alone.</summary>
+    public IJobStorage? Storage { get; init; }
+
     /// <summary>Where the objective writes its artifacts; the runner uploads the files the outcome names.</summary>
     public required string OutputFolder { get; init; }
 

@@ -51,6 +51,85 @@ public class ImageJobTests
             File.ReadAllBytes(storage.FileOf(BlobPath.Parse(result.Artifacts["encoder-random.onnx"]))));
     }
 
+    [Fact]
+    public async Task A_simclr_job_monitors_knn_accuracy_on_a_labelled_set_supplied_apart()
+    {
+        using var temp = new TempDirectory();
+        var storage = new LocalJobStorage(temp.Combine("storage"));
+        var manifestPath = WriteDataset(storage, "tiny", "v1");
+        WriteLabeledIdx(storage, "tiny-labels");
+        var settings = TinyImages.Settings() with { Knn = new() { Labeled = "tiny-labels", Every = 3, K = 5, BankImages = 40, QueryImages = 24 } };
+        var spec = new JobSpec
+        {
+            RunId = "run1", JobId = "knn", Objective = Objectives.SimClr, DatasetManifest = manifestPath.ToString(),
+            Settings = JsonSerializer.SerializeToElement(settings, PipelineJson.Options),
+            Optimization = TinyImages.Optimization(6, checkpointEvery: 3),
+        };
+        var specFile = temp.Combine("spec.json");
+        File.WriteAllText(specFile, JsonSerializer.Serialize(spec, PipelineJson.Options));
+
+        var result = await JobRunner.RunAsync(new JobRunOptions { Spec = specFile, Storage = storage, WorkFolder = temp.Combine("work") }, CancellationToken.None);
+
+        Assert.True(result.Status == JobResult.Statuses.Succeeded, result.Error);
+        Assert.InRange(result.Metrics["knn_accuracy"], 0.0, 1.0);
+        Assert.InRange(result.Metrics["knn_accuracy_initial"], 0.0, 1.0);
+        using var curve = JsonDocument.Parse(File.ReadAllText(storage.FileOf(BlobPath.Parse(result.Artifacts["knn-accuracy.json"]))));
+        Assert.Equal([0, 3, 6], curve.RootElement.EnumerateArray().Select(p => p.GetProperty("step").GetInt32()));
+        Assert.Equal(result.Metrics["knn_accuracy"], curve.RootElement[2].GetProperty("knn_accuracy").GetDouble());
+        // Structured events in the job log, one per measurement.
+        var events = File.ReadLines(temp.Combine("work", "outputs", "logs.jsonl"))
+            .Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("message").GetString() == "knn accuracy")
+            .Select(e => e.GetProperty("fields"))
+            .ToList();
+        Assert.Equal([0, 3, 6], events.Select(e => e.GetProperty("step").GetInt32()));
+        Assert.All(events, e => Assert.Equal(24, e.GetProperty("queries").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_missing_labelled_set_is_logged_and_the_job_trains_unmonitored()
+    {
+        using var temp = new TempDirectory();
+        var storage = new LocalJobStorage(temp.Combine("storage"));
+        var manifestPath = WriteDataset(storage, "tiny", "v1");
+        var settings = TinyImages.Settings() with { Knn = new() { Labeled = "nothing-here" } };
+        var spec = new JobSpec
+        {
+            RunId = "run1", JobId = "knn-missing", Objective = Objectives.SimClr, DatasetManifest = manifestPath.ToString(), Export = false,
+            Settings = JsonSerializer.SerializeToElement(settings, PipelineJson.Options),
+            Optimization = TinyImages.Optimization(2),
+        };
+        var specFile = temp.Combine("spec.json");
+        File.WriteAllText(specFile, JsonSerializer.Serialize(spec, PipelineJson.Options));
+
+        var result = await JobRunner.RunAsync(new JobRunOptions { Spec = specFile, Storage = storage, WorkFolder = temp.Combine("work") }, CancellationToken.None);
+
+        Assert.True(result.Status == JobResult.Statuses.Succeeded, result.Error);
+        Assert.False(result.Metrics.ContainsKey("knn_accuracy"));
+        Assert.Contains(File.ReadLines(temp.Combine("work", "outputs", "logs.jsonl")), l => l.Contains("knn monitoring skipped", StringComparison.Ordinal));
+    }
+
+    /// <summary>labeled/{task}/ as MNIST-format idx files (train + t10k images and labels), bars labelled by orientation.</summary>
+    private static void WriteLabeledIdx(LocalJobStorage storage, string task)
+    {
+        foreach (var (split, seed, count) in new[] { ("train", 21, 48), ("t10k", 22, 24) })
+        {
+            using var pixels = TinyImages.Bars(count, seed, out var labels);
+            var images = new MemoryStream();
+            images.Write([0, 0, 8, 3, 0, 0, 0, (byte)count, 0, 0, 0, 16, 0, 0, 0, 16]);
+            images.Write(pixels.data<byte>().ToArray());
+            var labelBytes = new MemoryStream();
+            labelBytes.Write([0, 0, 8, 1, 0, 0, 0, (byte)count]);
+            labelBytes.Write([.. labels.Select(l => (byte)l)]);
+            foreach (var (name, bytes) in new[] { ($"{split}-images-idx3-ubyte", images.ToArray()), ($"{split}-labels-idx1-ubyte", labelBytes.ToArray()) })
+            {
+                var path = storage.FileOf(new BlobPath(BlobLayout.Labeled, $"{task}/{name}"));
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                File.WriteAllBytes(path, bytes);
+            }
+        }
+    }
+
     /// <summary>A sealed image dataset version in job storage, as ImageIngestion.SealAsync writes it.</summary>
     private static BlobPath WriteDataset(LocalJobStorage storage, string dataset, string version)
     {

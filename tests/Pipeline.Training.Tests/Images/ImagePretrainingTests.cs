@@ -112,6 +112,61 @@ public class ImagePretrainingTests
         Assert.Equal(straight.ValidationValue, resumed.ValidationValue, 6);
     }
 
+    [Fact]
+    public void Knn_monitoring_measures_labelled_images_on_schedule_and_leaves_training_untouched()
+    {
+        using var plainDir = new TempDirectory();
+        using var monitoredDir = new TempDirectory();
+        using var train = TinyImages.Bars(80, 4);
+        using var validation = TinyImages.Bars(16, 5);
+        using var bank = TinyImages.Bars(64, 6, out var bankLabels);
+        using var queries = TinyImages.Bars(40, 7, out var queryLabels);
+        using var monitor = new KnnMonitor(bank, bankLabels, queries, queryLabels, classes: 4, k: 5, every: 5);
+        ImagePretrainingResult plain, monitored;
+        using (var trainer = new ImagePretrainer(Objectives.SimClr, TinyImages.Settings(), TinyImages.Optimization(12), TinyImages.Grey16))
+        {
+            plain = trainer.Train(train, validation, plainDir.Path);
+        }
+
+        var events = new List<(int Step, double Accuracy)>();
+        using (var trainer = new ImagePretrainer(Objectives.SimClr, TinyImages.Settings(), TinyImages.Optimization(12), TinyImages.Grey16))
+        {
+            monitored = trainer.Train(train, validation, monitoredDir.Path, monitor: monitor, onKnn: (s, a) => events.Add((s, a)));
+            Assert.True(trainer.Encoder.training, "the monitor restores training mode");
+        }
+
+        // Before the first step, every 5 steps, and after the last one.
+        Assert.Equal([0L, 5, 10, 12], monitored.KnnAccuracy.Select(p => p.Step));
+        Assert.Equal(monitored.KnnAccuracy.Select(p => ((int)p.Step, p.Value)), events);
+        Assert.All(monitored.KnnAccuracy, p => Assert.InRange(p.Value, 0.0, 1.0));
+        Assert.Empty(plain.KnnAccuracy);
+        // The bars' orientation is visible even to a random encoder: well above chance (1/4) at step 0.
+        Assert.True(monitored.KnnAccuracy[0].Value > 0.4, $"initial kNN accuracy {monitored.KnnAccuracy[0].Value}");
+        // Labels never reach the objective: the monitored run computes exactly the same losses.
+        Assert.Equal(plain.Losses, monitored.Losses);
+        Assert.Equal(plain.ValidationValue, monitored.ValidationValue);
+    }
+
+    [Fact]
+    public void A_time_budget_stops_training_at_the_bottom_of_the_learning_rate_schedule()
+    {
+        using var temp = new TempDirectory();
+        using var train = TinyImages.Bars(64, 8);
+        using var validation = TinyImages.Bars(16, 9);
+        var optimization = TinyImages.Optimization(100) with { WarmupSteps = 2, Schedule = "cosine" };
+        using var trainer = new ImagePretrainer(Objectives.SimClr, TinyImages.Settings(), optimization, TinyImages.Grey16);
+        var done = 0;
+
+        // A fake clock: each step uses a sixth of the time budget, far ahead of the 100-step budget.
+        var result = trainer.Train(train, validation, temp.Path, onStep: (s, _) => done = s, timeProgress: () => done / 6.0);
+
+        Assert.True(result.StoppedByTimeLimit);
+        Assert.Equal(6, result.Steps);
+        // The last step (index 5) ran at the cosine schedule's value for 5/6 of the budget, not for 3/98 of the steps.
+        var expected = optimization.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * 5 / 6));
+        Assert.Equal(expected, trainer.Optimizer.ParamGroups.First().LearningRate, 10);
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);

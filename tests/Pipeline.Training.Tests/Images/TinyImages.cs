@@ -23,8 +23,12 @@ internal static class TinyImages
     };
 
     /// <summary>uint8 [n, 1, 16, 16]: each image a bright bar (one of 4 orientations/positions) plus a blob, on noise.</summary>
-    public static Tensor Bars(int n, int seed)
+    public static Tensor Bars(int n, int seed) => Bars(n, seed, out _);
+
+    /// <summary>As <see cref="Bars(int, int)"/>, with each image's class: the bar's orientation (0..3).</summary>
+    public static Tensor Bars(int n, int seed, out int[] labels)
     {
+        labels = new int[n];
         var random = new Random(seed);
         var pixels = new byte[n * 16 * 16];
         for (var i = 0; i < n; i++)
@@ -36,6 +40,7 @@ internal static class TinyImages
             }
 
             var kind = random.Next(4);
+            labels[i] = kind;
             var at = random.Next(2, 12);
             for (var t = 0; t < 16; t++)
             {
