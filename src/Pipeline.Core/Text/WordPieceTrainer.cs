@@ -38,7 +38,7 @@ public sealed record WordPieceTrainerOptions
 public sealed class WordPieceTrainer(TextNormalization normalization, int maxCountedWords = WordPieceTrainer.DefaultMaxCountedWords)
 {
     /// <summary>The default bound on distinct words held while counting (see <see cref="MaxCountedWords"/>).</summary>
-    public const int DefaultMaxCountedWords = 1 << 19;
+    public const int DefaultMaxCountedWords = 1 << 18;
 
     private readonly TextNormalizer _normalizer = new(normalization);
     private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);

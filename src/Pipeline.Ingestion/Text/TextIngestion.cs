@@ -148,6 +148,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
         // Pass 1: vocabulary.
         byte[] vocabBytes;
+        DuplicatePlan? duplicatePlan = null;
         if (options.VocabFrom is { } vocabFrom)
         {
             var path = BlobPath.Parse(vocabFrom);
@@ -156,7 +157,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }
         else
         {
-            vocabBytes = await TrainVocabularyAsync(sources, options, clock, timings, cancellationToken).ConfigureAwait(false);
+            (vocabBytes, duplicatePlan) = await TrainVocabularyAsync(sources, options, clock, timings, cancellationToken).ConfigureAwait(false);
         }
 
         var encoder = WordPieceEncoder.Load(new MemoryStream(vocabBytes), options.Normalization);
@@ -181,7 +182,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
             source.Documents++;
             source.Tokens += tokens;
-        }, cancellationToken, afterEach: async ct =>
+        }, cancellationToken, replay: duplicatePlan, afterEach: async ct =>
         {
             await train.FlushFullAsync(ct).ConfigureAwait(false);
             await validation.FlushFullAsync(ct).ConfigureAwait(false);
@@ -250,18 +251,21 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     /// Pass 1 in its own method so the word counts die with it: locals of the (async) seal method live until it ends,
     /// and would otherwise sit in memory beside pass 2.
     /// </summary>
-    private async Task<byte[]> TrainVocabularyAsync(
+    private async Task<(byte[] Vocab, DuplicatePlan? Duplicates)> TrainVocabularyAsync(
         List<AcceptedSource> sources, TextSealOptions options, System.Diagnostics.Stopwatch clock, Dictionary<string, double> timings,
         CancellationToken cancellationToken)
     {
         var trainer = new WordPieceTrainer(options.Normalization, options.MaxCountedWords);
-        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text.AsSpan()), cancellationToken).ConfigureAwait(false);
+        var plan = new DuplicatePlan();
+        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text.AsSpan()), cancellationToken, record: plan).ConfigureAwait(false);
         timings["countWords"] = clock.Elapsed.TotalSeconds;
         var vocab = trainer.Train(options.Vocabulary);
         timings["trainVocabulary"] = clock.Elapsed.TotalSeconds - timings["countWords"];
         using var vocabStream = new MemoryStream();
         WordPieceTrainer.WriteVocab(vocab, vocabStream);
-        return vocabStream.ToArray();
+
+        // Pass 2 can replay pass 1's duplicate decisions (no second hash set) only if it will read the very same bytes.
+        return (vocabStream.ToArray(), sources.Any(s => s.Missing || s.Changed) ? null : plan);
     }
 
     /// <summary>Deterministic split by content: the same document lands in the same split in every version.</summary>
@@ -300,10 +304,10 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
     private async Task<SealCounts> ForEachDocumentAsync(
         List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string, ulong> onDocument, CancellationToken cancellationToken,
-        Func<CancellationToken, Task>? afterEach = null)
+        DuplicatePlan? record = null, DuplicatePlan? replay = null, Func<CancellationToken, Task>? afterEach = null)
     {
-        var seen = options.DropDuplicateDocuments ? new HashSet<ulong>() : null;
-        long duplicates = 0, bytes = 0, missing = 0;
+        var seen = options.DropDuplicateDocuments && replay is null ? new HashSet<ulong>() : null;
+        long duplicates = 0, bytes = 0, missing = 0, ordinal = -1;
         foreach (var source in sources)
         {
             source.DuplicateDocuments = 0;
@@ -318,15 +322,17 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
                 await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
                 foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
                 {
-                    var hash = DocumentHash(text);
-                    if (seen is not null && !seen.Add(DedupeKey(text)))
+                    ordinal++;
+                    var duplicate = replay is not null ? replay.Ordinals.Contains(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
+                    if (duplicate)
                     {
+                        record?.Ordinals.Add(ordinal);
                         duplicates++;
                         source.DuplicateDocuments++;
                         continue;
                     }
 
-                    onDocument(source, text, hash);
+                    onDocument(source, text, DocumentHash(text));
                     if (afterEach is not null)
                     {
                         await afterEach(cancellationToken).ConfigureAwait(false);
@@ -487,6 +493,12 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     }
 
     private sealed record SealCounts(long DuplicateDocuments, long Bytes, long MissingSources);
+
+    /// <summary>Pass 1's dedupe decisions: the ordinals (in reading order over all sources) of the documents dropped.</summary>
+    private sealed class DuplicatePlan
+    {
+        public HashSet<long> Ordinals { get; } = [];
+    }
 
     private sealed class AcceptedSource(string source, string sha256)
     {

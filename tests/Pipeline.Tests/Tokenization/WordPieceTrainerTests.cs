@@ -76,4 +76,26 @@ public class WordPieceTrainerTests
 
         Assert.Equal(Encoding.UTF8.GetBytes(string.Concat(vocab.Select(t => t + "\n"))), stream.ToArray());
     }
+
+    [Fact]
+    public void Word_counts_stay_bounded_by_pruning_rare_words_and_frequent_words_keep_exact_counts()
+    {
+        var trainer = new WordPieceTrainer(TextNormalization.Default, maxCountedWords: 1024);
+        for (var i = 0; i < 5000; i++)
+        {
+            trainer.Add($"the common words and serial{i}"); // each serial number seen once
+        }
+
+        Assert.InRange(trainer.DistinctWords, 4, 1023);
+        Assert.True(trainer.PruneBelow >= 2);
+        Assert.True(trainer.PrunedWords > 0);
+        Assert.Equal(5000, trainer.Counts["common"]);
+        Assert.Equal(4 * 5000 + 5000, trainer.WordsSeen);
+
+        var exact = new WordPieceTrainer(TextNormalization.Default);
+        exact.Add("a small corpus, a small corpus");
+        Assert.Equal(1, exact.PruneBelow);
+        Assert.Equal(0, exact.PrunedWords);
+        Assert.Equal(2, exact.Counts["small"]);
+    }
 }
