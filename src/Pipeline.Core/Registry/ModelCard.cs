@@ -87,6 +87,21 @@ public static class ModelCard
             Table(md, metrics, "Metric", "Value");
         }
 
+        if (input.TrainingMetrics.TryGetValue("int8_published", out var int8Published))
+        {
+            string M(string key) => input.TrainingMetrics.TryGetValue(key, out var v) ? Format(v) : "n/a";
+            md.AppendLine("## int8 variant");
+            md.AppendLine();
+            md.AppendLine($"`encoder.int8.onnx` (dynamic quantisation: int8 MatMul weights per column, activations quantised at run time) against fp32 on held-out validation text: "
+                + $"mean embedding cosine {M("int8_embedding_cosine_mean")} (min {M("int8_embedding_cosine_min")}), fill-mask top-1 agreement {M("int8_fill_mask_top1_agreement")}, "
+                + $"speed-up {M("int8_speedup")}x. Tolerance: mean cosine >= {M("int8_tolerance_min_mean_cosine")}, top-1 agreement >= {M("int8_tolerance_min_top1_agreement")}.");
+            md.AppendLine();
+            md.AppendLine(int8Published >= 1
+                ? "Within tolerance, so it is published: serve it with `?variant=int8`."
+                : "Outside tolerance, so it is not published (int8.json has the measurement).");
+            md.AppendLine();
+        }
+
         if (input.Evaluation is null)
         {
             md.AppendLine("Downstream evaluation has not run for this version, so it is not the `latest` alias.");

@@ -20,7 +20,6 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         MaxDepth = 16,
-        TypeInfoResolver = JsonTypeInfoResolver.Combine(InferenceJsonContext.Default, new DefaultJsonTypeInfoResolver()),
     };
 
     private static readonly JsonSerializerOptions ResponseJson = new(JsonSerializerDefaults.Web)
@@ -271,15 +270,14 @@ public sealed class InferenceHttp(InferenceService service, InferenceMetrics met
     }
 }
 
-/// <summary>Source-generated JSON metadata for the request and response contracts (no reflection on the hot path).</summary>
-[JsonSerializable(typeof(EmbedRequest))]
+/// <summary>
+/// Source-generated JSON metadata for the responses (no reflection when writing). Requests stay on the reflection
+/// resolver: generated code for init-only properties sets every one, so a field the client left out would lose its
+/// default (topK = 5, truncate = true) instead of keeping it.
+/// </summary>
 [JsonSerializable(typeof(EmbedResponse))]
-[JsonSerializable(typeof(FillMaskRequest))]
 [JsonSerializable(typeof(FillMaskResponse))]
-[JsonSerializable(typeof(SimilarityRequest))]
 [JsonSerializable(typeof(SimilarityResponse))]
-[JsonSerializable(typeof(ClassifyRequest))]
 [JsonSerializable(typeof(ClassifyResponse))]
-[JsonSerializable(typeof(EmbedImageRequest))]
 [JsonSerializable(typeof(EmbedImageResponse))]
 internal sealed partial class InferenceJsonContext : JsonSerializerContext;

@@ -59,6 +59,8 @@ public sealed record Int8Report
         ["int8_fill_mask_top1_agreement"] = FillMaskTop1Agreement,
         ["int8_speedup"] = Speedup,
         ["int8_published"] = Passed ? 1 : 0,
+        ["int8_tolerance_min_mean_cosine"] = MinMeanCosineTolerance,
+        ["int8_tolerance_min_top1_agreement"] = MinTop1AgreementTolerance,
     };
 
     public void WriteJson(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));

@@ -48,6 +48,11 @@ public class MlmJobTests
         string[] expected = ["encoder.onnx", "encoder-random.onnx", "mlm.onnx", "parity.json", "config.json", "vocab.txt", "loss-curve.png", "checkpoint"];
         Assert.All(expected, name => Assert.True(result.Artifacts.ContainsKey(name), $"result.json lacks {name}"));
         string Local(string blob) => dir.Combine("storage", blob);
+        // The int8 variant was measured on held-out text; its files travel only when it is within tolerance.
+        Assert.True(result.Artifacts.ContainsKey("int8.json"), "result.json lacks int8.json");
+        Assert.InRange(result.Metrics["int8_embedding_cosine_mean"], 0.5, 1.0 + 1e-6);
+        Assert.Equal(result.Metrics["int8_published"] == 1, result.Artifacts.ContainsKey("encoder.int8.onnx"));
+        Assert.Equal(result.Metrics["int8_published"] == 1, result.Artifacts.ContainsKey("mlm.int8.onnx"));
         var parity = ParityReport.Read(File.ReadAllText(Local(result.Artifacts["parity.json"])));
         Assert.True(parity.Passed, parity.Failure);
         Assert.Equal(TinyTextDataset.Vocabulary, File.ReadAllLines(Local(result.Artifacts["vocab.txt"])));
