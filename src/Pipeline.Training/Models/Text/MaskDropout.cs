@@ -17,6 +17,18 @@ public static class MaskDropout
     [ThreadStatic]
     private static Dictionary<long, float[]>? _buffers;
 
+    /// <summary>residual + dropout(x) in one op (addcmul with the mask): the residual connections' form.</summary>
+    public static Tensor AddTo(Tensor residual, Tensor x, double p, bool training)
+    {
+        if (!training || p <= 0 || x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32)
+        {
+            return residual + Apply(x, p, training);
+        }
+
+        using var mask = Mask(x, p);
+        return residual.addcmul(x, mask, 1);
+    }
+
     public static Tensor Apply(Tensor x, double p, bool training)
     {
         if (!training || p <= 0)
@@ -29,6 +41,13 @@ public static class MaskDropout
             return nn.functional.dropout(x, p, true);
         }
 
+        using var mask = Mask(x, p);
+        return x.mul(mask);
+    }
+
+    /// <summary>A float mask shaped like <paramref name="x"/>: 0 where dropped, 1/(1-p) where kept.</summary>
+    private static Tensor Mask(Tensor x, double p)
+    {
         ulong seed;
         using (var drawn = randint(long.MinValue, long.MaxValue, [1], ScalarType.Int64))
         {
@@ -44,8 +63,7 @@ public static class MaskDropout
         }
 
         Fill(buffer, seed, p);
-        using var mask = tensor(buffer, x.shape); // copies the buffer
-        return x.mul(mask);
+        return tensor(buffer, x.shape); // copies the buffer
     }
 
     /// <summary>Writes 0 (dropped) or 1/(1-p) (kept) per element from a SplitMix64 stream, four 16-bit draws per word.</summary>

@@ -118,19 +118,20 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor, Tensor>
         Tensor h;
         if (_preLn)
         {
-            h = x + Dropout(attention.forward(attention_norm.forward(x), additiveMask));
-            h = h + Dropout(FeedForward(ff_norm.forward(h)));
+            h = Residual(x, attention.forward(attention_norm.forward(x), additiveMask));
+            h = Residual(h, FeedForward(ff_norm.forward(h)));
         }
         else
         {
-            h = attention_norm.forward(x + Dropout(attention.forward(x, additiveMask)));
-            h = ff_norm.forward(h + Dropout(FeedForward(h)));
+            h = attention_norm.forward(Residual(x, attention.forward(x, additiveMask)));
+            h = ff_norm.forward(Residual(h, FeedForward(h)));
         }
 
         return h.MoveToOuterDisposeScope();
     }
 
-    private Tensor Dropout(Tensor x) => MaskDropout.Apply(x, _dropout, training);
+    /// <summary>residual + dropout(branch), fused into one op while training.</summary>
+    private Tensor Residual(Tensor residual, Tensor branch) => MaskDropout.AddTo(residual, branch, _dropout, training);
 
     // Exact (erf) GELU, as in BERT and as exported to ONNX.
     private Tensor FeedForward(Tensor x) => ff_out.forward(nn.functional.gelu(ff_in.forward(x)));
