@@ -91,17 +91,31 @@ if (which is "image" or "both")
     });
     var sealedImages = await ingestion.SealAsync("fashion-mnist", "v1");
     Log($"image dataset sealed: {string.Join(", ", statuses.Select(kv => $"{kv.Value} {kv.Key}"))}; {sealedImages.Items} images -> {sealedImages.Manifest}");
+    // The labelled set goes to labeled/fashion-mnist/, apart from the unlabelled uploads: the job only watches kNN
+    // accuracy on it (Settings.knn); the SimCLR objective never reads it.
+    await LabeledDataLoader.UploadAsync(service, Path.Combine(data, "labeled", "fashion-mnist"), "fashion-mnist", CancellationToken.None);
+    // The recipe is ImageRecipes.FashionMnist (src/Pipeline.Training/Images/ImageRecipes.cs), written out here because
+    // this driver does not load TorchSharp: 3-block CNN 32-64-128, head 128-128-64, NT-Xent t=0.5, crop scale 0.2-1,
+    // flip, brightness/contrast jitter, no blur; AdamW 2e-3, cosine decay over the time budget.
     var spec = new JobSpec
     {
         RunId = runId,
         JobId = "simclr",
         Objective = Objectives.SimClr,
         DatasetManifest = sealedImages.Manifest.ToString(),
-        Settings = JsonSerializer.SerializeToElement(new { maxMinutes = imageMinutes }),
+        Settings = JsonSerializer.SerializeToElement(new
+        {
+            maxMinutes = imageMinutes,
+            model = new { architecture = "small-cnn", convChannels = EnvText("IMAGE_CHANNELS", "32,64,128").Split(',').Select(int.Parse).ToArray(), projectionHidden = 128, projectionDim = 64 },
+            augmentation = new { minScale = 0.2, blurProbability = 0.0 },
+            temperature = 0.5,
+            scheduleByTime = true,
+            knn = new { labeled = "fashion-mnist", every = 500, k = 20, bankImages = 10000, queryImages = 2000 },
+        }),
         Optimization = new OptimizationOptions
         {
-            Steps = Env("IMAGE_STEPS", 1500), BatchSize = 256, LearningRate = 1e-3, WarmupSteps = 100, WeightDecay = 1e-4,
-            CheckpointEvery = 500, EvalEvery = 500, LogEvery = 50,
+            Steps = Env("IMAGE_STEPS", 1_000_000), BatchSize = Env("IMAGE_BATCH", 256), LearningRate = 2e-3, WarmupSteps = 50, WeightDecay = 1e-4,
+            Schedule = "cosine", GradientClip = 1.0, Seed = 1, CheckpointEvery = 500, EvalEvery = 500, LogEvery = 50,
         },
         Threads = threads,
     };
@@ -162,7 +176,7 @@ async Task<string> TrainAsync(JobSpec spec)
 
     var folder = Path.Combine(work, "models", spec.JobId);
     Directory.CreateDirectory(folder);
-    foreach (var file in new[] { "encoder.onnx", "encoder-random.onnx", "vocab.txt", "config.json", "preprocessing.json", "loss-curve.png" })
+    foreach (var file in new[] { "encoder.onnx", "encoder-random.onnx", "vocab.txt", "config.json", "preprocessing.json", "loss-curve.png", "knn-accuracy.json", "view-pairs.png" })
     {
         if (result.Artifacts.TryGetValue(file, out var blob))
         {
@@ -186,6 +200,8 @@ DataEfficiencyReport Evaluate(LabeledDataset labeled, string modelFolder, string
 static string JobSettingsMinutes(JobSpec spec) => spec.Settings?.GetProperty("maxMinutes").ToString() ?? "-";
 
 static int Env(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) ? v : fallback;
+
+static string EnvText(string name, string fallback) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : fallback;
 
 static IEnumerable<byte[]> ReadIdx(string path)
 {

@@ -1,110 +1,139 @@
-using System.Buffers.Binary;
 using System.Globalization;
-using System.IO.Compression;
 using Pipeline.Core.Datasets;
 using Pipeline.Core.Jobs;
-using Pipeline.Ingestion.Images;
+using Pipeline.Evaluation;
+using Pipeline.Evaluation.Data;
+using Pipeline.Evaluation.Probe;
 using Pipeline.Training.Images;
 using static TorchSharp.torch;
 
 /// <summary>
-/// quality <dir> <minutes> <threads> <batch> <k>: SimCLR-pretrains the small CNN on the 60k Fashion-MNIST training images
-/// (labels never read) for at most <minutes>, then classifies the 10k test images by cosine kNN over the training
-/// images' embeddings, for the trained encoder and for the same encoder at its random initialisation.
-/// Prints "QUALITY knn_acc=<k> random_init_knn_acc=<r> steps=<n>".
+/// quality <dir> <minutes> <threads> <batch> <k>: SimCLR-pretrains on the 60k Fashion-MNIST training images (labels
+/// never read by the objective) for at most <minutes> (the learning rate decays over that time budget), then measures
+/// the trained encoder and the same encoder at its random initialisation:
+///  - kNN accuracy on the 10k test images (cosine, k neighbours among the 60k training images, weighted votes);
+///  - the linear probe of bench/data-efficiency (1% of the training labels = 600, 3 seeded draws, standardised
+///    features, L2 by cross-validation) against raw pixels under the same probe and draws.
+/// Prints "QUALITY knn_acc=<k> random_init_knn_acc=<r> probe_1pct_pretrained=.. probe_1pct_random_init=.. probe_1pct_pixels=.. steps=<n>".
+/// The recipe (model and augmentation) is ImageRecipes.FashionMnist unless overridden by SC_* variables (experiments).
 /// </summary>
 internal static class QualityBench
 {
     public static int Run(string[] args)
     {
+        var inv = CultureInfo.InvariantCulture;
         var dir = args[0];
-        var minutes = double.Parse(args[1], CultureInfo.InvariantCulture);
-        var threads = int.Parse(args[2], CultureInfo.InvariantCulture);
-        var batch = int.Parse(args[3], CultureInfo.InvariantCulture);
-        var k = int.Parse(args[4], CultureInfo.InvariantCulture);
+        var minutes = double.Parse(args[1], inv);
+        var threads = int.Parse(args[2], inv);
+        var batch = int.Parse(args[3], inv);
+        var k = int.Parse(args[4], inv);
         set_num_threads(threads);
-        using var train = Load(Path.Combine(dir, "train-images-idx3-ubyte.gz"));
-        using var test = Load(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"));
-        var trainLabels = Labels(Path.Combine(dir, "train-labels-idx1-ubyte.gz"));
-        var testLabels = Labels(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"));
+        var labeled = LabeledDataLoader.Load(dir, "fashion-mnist");
+        using var train = Stack(labeled.Train.Images!);
+        using var test = Stack(labeled.Test.Images!);
 
         var preprocessing = new ImagePreprocessing { ImageMean = [0.286], ImageStd = [0.353] };
-        var settings = new ImagePretrainingSettings { Model = new ImageEncoderConfig { ConvChannels = [32, 64], ProjectionHidden = 128, ProjectionDim = 64 }, Temperature = 0.5 };
-        var optimization = new OptimizationOptions
-        {
-            Steps = 100_000, BatchSize = batch, LearningRate = 2e-3, WeightDecay = 1e-4, WarmupSteps = 50, GradientClip = 1.0,
-            CheckpointEvery = int.MaxValue, LogEvery = 100, Seed = 1, Schedule = "linear",
-        };
+        var (settings, optimization) = Recipe(batch);
+        Console.WriteLine($"recipe: {System.Text.Json.JsonSerializer.Serialize(settings)} {System.Text.Json.JsonSerializer.Serialize(optimization)}");
         using var trainer = new ImagePretrainer(Objectives.SimClr, settings, optimization, preprocessing);
         var normalizer = new PixelNormalizer(preprocessing.ImageMean, preprocessing.ImageStd);
-        var random = Knn(trainer.Encoder, normalizer, train, trainLabels, test, testLabels, k);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"random-init knn_acc={random:F4}"));
+        using var monitor = new KnnMonitor(train, labeled.Train.Labels, test, labeled.Test.Labels, classes: 10, k: k, every: int.MaxValue);
+        var randomFeatures = Features("random_init", trainer.Encoder, normalizer, train, test);
 
-        var deadline = DateTime.UtcNow.AddMinutes(minutes);
+        // The clock starts with the first optimizer step (the random-init kNN measurement before it is not training).
+        DateTime? start = null;
+        var budget = TimeSpan.FromMinutes(minutes);
         var work = Path.Combine(Path.GetTempPath(), $"simclr-quality-{Environment.ProcessId}");
-        var result = trainer.Train(train, test.narrow(0, 0, 512), work, log: Console.WriteLine, stop: () => DateTime.UtcNow >= deadline);
+        var result = trainer.Train(
+            train, test.narrow(0, 0, 512), work, log: Console.WriteLine,
+            onStep: (_, _) => start ??= DateTime.UtcNow,
+            monitor: monitor, onKnn: (s, a) => Console.WriteLine(string.Create(inv, $"step {s}: knn_acc={a:F4}")),
+            timeProgress: () => start is { } t ? (DateTime.UtcNow - t) / budget : 0);
         Directory.Delete(work, recursive: true);
-        var trained = Knn(trainer.Encoder, normalizer, train, trainLabels, test, testLabels, k);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"QUALITY knn_acc={trained:F4} random_init_knn_acc={random:F4} steps={result.Steps} contrastive_top1={result.ValidationValue:F4}"));
+        var random = result.KnnAccuracy[0].Value;
+        var trained = result.KnnAccuracy[^1].Value;
+
+        var pretrainedFeatures = Features("pretrained", trainer.Encoder, normalizer, train, test);
+        var evaluator = new DataEfficiencyEvaluator(new DataEfficiencyOptions { Budgets = ["1%"], Draws = 3, Threads = threads });
+        var report = evaluator.EvaluateFeatures(labeled, [pretrainedFeatures, randomFeatures, DataEfficiencyEvaluator.RawFeatures(labeled)], new Progress<string>(Console.WriteLine)).Report;
+        var probes = string.Join(' ', report.Results.Select(r => string.Create(inv, $"probe_1pct_{r.Encoder}={r.Mean:F4}")));
+        Console.WriteLine(string.Create(inv, $"QUALITY knn_acc={trained:F4} random_init_knn_acc={random:F4} {probes} steps={result.Steps} contrastive_top1={result.ValidationValue:F4}"));
         return 0;
     }
 
-    private static double Knn(ImageEncoder encoder, PixelNormalizer normalizer, Tensor train, long[] trainLabels, Tensor test, long[] testLabels, int k)
+    /// <summary>The bench recipe: ImageRecipes.FashionMnist, with SC_* environment overrides for experiments.</summary>
+    private static (ImagePretrainingSettings, OptimizationOptions) Recipe(int batch)
     {
-        using var scope = NewDisposeScope();
-        encoder.eval();
-        using var noGrad = no_grad();
-        var bank = Embed(encoder, normalizer, train);
-        var queries = Embed(encoder, normalizer, test);
-        var bankLabels = tensor(trainLabels);
-        long correct = 0;
-        for (long start = 0; start < queries.shape[0]; start += 1000)
+        var (settings, optimization) = ImageRecipes.FashionMnist(steps: 1_000_000, batch);
+        string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        double D(string name, double fallback) => Env(name) is { } v ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        var model = settings.Model;
+        if (Env("SC_CHANNELS") is { } channels)
         {
-            var q = queries.narrow(0, start, Math.Min(1000, queries.shape[0] - start));
-            var (sims, idx) = q.matmul(bank.t()).topk(k, 1);
-            var votes = zeros(q.shape[0], 10).scatter_add_(1, bankLabels[idx], (sims / 0.07).exp());
-            var predicted = votes.argmax(1).data<long>().ToArray();
-            for (var i = 0; i < predicted.Length; i++)
-            {
-                correct += predicted[i] == testLabels[start + i] ? 1 : 0;
-            }
+            model = model with { ConvChannels = [.. channels.Split(',').Select(int.Parse)] };
         }
 
-        encoder.train();
-        return (double)correct / testLabels.Length;
+        if (Env("SC_PROJ") is { } proj)
+        {
+            var p = proj.Split(',').Select(int.Parse).ToArray();
+            model = model with { ProjectionHidden = p[0], ProjectionDim = p[1] };
+        }
+
+        var augmentation = settings.Augmentation!;
+        augmentation = augmentation with
+        {
+            MinScale = D("SC_MINSCALE", augmentation.MinScale),
+            ColorJitterStrength = D("SC_JITTER", augmentation.ColorJitterStrength),
+        };
+        settings = settings with { Model = model, Augmentation = augmentation, Temperature = D("SC_TEMP", settings.Temperature) };
+        optimization = optimization with
+        {
+            LearningRate = D("SC_LR", optimization.LearningRate),
+            WeightDecay = D("SC_WD", optimization.WeightDecay),
+            LogEvery = 100,
+        };
+        return (settings, optimization);
     }
 
-    private static Tensor Embed(ImageEncoder encoder, PixelNormalizer normalizer, Tensor pixels)
+    private static EncoderFeatures Features(string name, ImageEncoder encoder, PixelNormalizer normalizer, Tensor train, Tensor test)
     {
-        var parts = new List<Tensor>();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        encoder.eval();
+        try
+        {
+            return new EncoderFeatures(name, Embed(encoder, normalizer, train), Embed(encoder, normalizer, test));
+        }
+        finally
+        {
+            encoder.train();
+        }
+    }
+
+    private static FeatureMatrix Embed(ImageEncoder encoder, PixelNormalizer normalizer, Tensor pixels)
+    {
+        var parts = new List<float[]>();
+        long columns = 0;
         for (long start = 0; start < pixels.shape[0]; start += 1000)
         {
             var x = pixels.narrow(0, start, Math.Min(1000, pixels.shape[0] - start)).to_type(ScalarType.Float32) / 255f;
-            parts.Add(nn.functional.normalize(encoder.forward(normalizer.Apply(x)), p: 2, dim: 1));
+            var e = encoder.forward(normalizer.Apply(x)).contiguous();
+            columns = e.shape[1];
+            parts.Add(e.data<float>().ToArray());
         }
 
-        return cat(parts, 0);
+        return new FeatureMatrix((int)pixels.shape[0], (int)columns, [.. parts.SelectMany(p => p)]);
     }
 
-    private static Tensor Load(string path)
+    private static Tensor Stack(IReadOnlyList<byte[]> images)
     {
-        var (rows, cols, images) = IdxImages.Read(path);
-        var pixels = new byte[images.Count * rows * cols];
+        var size = images[0].Length;
+        var all = new byte[images.Count * size];
         for (var i = 0; i < images.Count; i++)
         {
-            images[i].CopyTo(pixels, i * rows * cols);
+            images[i].CopyTo(all, i * size);
         }
 
-        return tensor(pixels, ScalarType.Byte).reshape(images.Count, 1, rows, cols);
-    }
-
-    private static long[] Labels(string path)
-    {
-        using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-        var header = new byte[8];
-        gzip.ReadExactly(header);
-        var labels = new byte[BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4))];
-        gzip.ReadExactly(labels);
-        return [.. labels.Select(l => (long)l)];
+        return tensor(all, ScalarType.Byte).reshape(images.Count, 1, 28, 28);
     }
 }

@@ -96,7 +96,52 @@ public static class ImageDecoder
             return null;
         }
 
-        return bitmap;
+        // Cameras store pixels as the sensor saw them and record the turn in EXIF Orientation: apply it first, so
+        // resizing and cropping see the image upright, as a person does.
+        if (codec.EncodedOrigin is SKEncodedOrigin.TopLeft or (SKEncodedOrigin)0)
+        {
+            return bitmap;
+        }
+
+        using (bitmap)
+        {
+            return ApplyOrigin(bitmap, codec.EncodedOrigin);
+        }
+    }
+
+    /// <summary>
+    /// The upright image for an EXIF orientation: an exact pixel remap (mirror, 180, transpose, 90 clockwise,
+    /// transverse, 90 counter-clockwise for origins 2-8); origins 5-8 swap width and height.
+    /// </summary>
+    public static SKBitmap ApplyOrigin(SKBitmap source, SKEncodedOrigin origin)
+    {
+        int w = source.Width, h = source.Height;
+        var swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        var (outW, outH) = swap ? (h, w) : (w, h);
+        var output = new SKBitmap(new SKImageInfo(outW, outH, source.ColorType, source.AlphaType));
+        var src = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(source.GetPixelSpan());
+        var dst = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(output.GetPixelSpan());
+        int srcStride = source.RowBytes / 4, dstStride = output.RowBytes / 4;
+        for (var y = 0; y < outH; y++)
+        {
+            for (var x = 0; x < outW; x++)
+            {
+                var (sx, sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (w - 1 - x, y),
+                    SKEncodedOrigin.BottomRight => (w - 1 - x, h - 1 - y),
+                    SKEncodedOrigin.BottomLeft => (x, h - 1 - y),
+                    SKEncodedOrigin.LeftTop => (y, x),
+                    SKEncodedOrigin.RightTop => (y, h - 1 - x),
+                    SKEncodedOrigin.RightBottom => (w - 1 - y, h - 1 - x),
+                    SKEncodedOrigin.LeftBottom => (w - 1 - y, x),
+                    _ => (x, y),
+                };
+                dst[(y * dstStride) + x] = src[(sy * srcStride) + sx];
+            }
+        }
+
+        return output;
     }
 
     /// <summary>
