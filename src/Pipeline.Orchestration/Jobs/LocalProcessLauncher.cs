@@ -32,7 +32,9 @@ public sealed class LocalProcessLauncher(LocalProcessLauncherOptions options, IL
 {
     public const string LauncherName = "LocalProcess";
 
-    private readonly ConcurrentDictionary<int, Process> _children = new();
+    // Our children with the start time recorded at launch: a trainer that fails fast may be gone (and its /proc entry
+    // with it) before StartTime could be read again.
+    private readonly ConcurrentDictionary<int, (Process Process, long Ticks)> _children = new();
 
     public string Name => LauncherName;
 
@@ -70,18 +72,25 @@ public sealed class LocalProcessLauncher(LocalProcessLauncherOptions options, IL
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        _children[process.Id] = process;
+        var startTicks = StartTicks(process);
+        if (startTicks < 0)
+        {
+            startTicks = DateTime.UtcNow.Ticks; // exited already: any value unique to this launch identifies it
+        }
+
+        _children[process.Id] = (process, startTicks);
         logger.LogInformation("Launched trainer for {RunId}/{JobId} attempt {Attempt}: pid {Pid}, log {Log}",
             request.RunId, request.JobId, request.Attempt, process.Id, logPath);
-        var id = $"{process.Id}@{process.StartTime.ToUniversalTime().Ticks.ToString(CultureInfo.InvariantCulture)}";
+        var id = $"{process.Id}@{startTicks.ToString(CultureInfo.InvariantCulture)}";
         return Task.FromResult(new JobHandle(LauncherName, id, request.RunId, request.JobId, request.Attempt));
     }
 
     public Task<LaunchedJobState> GetStateAsync(JobHandle handle, CancellationToken cancellationToken)
     {
         var (pid, ticks) = Parse(handle);
-        if (_children.TryGetValue(pid, out var child) && StartTicks(child) == ticks)
+        if (_children.TryGetValue(pid, out var entry) && entry.Ticks == ticks)
         {
+            var child = entry.Process;
             if (!child.HasExited)
             {
                 return Task.FromResult(new LaunchedJobState(LaunchedJobStatus.Running, $"pid {pid}"));
@@ -135,11 +144,11 @@ public sealed class LocalProcessLauncher(LocalProcessLauncherOptions options, IL
     }
 
     /// <summary>The pids of running children (tests kill one to simulate a lost job).</summary>
-    public IReadOnlyList<int> RunningChildren => _children.Values.Where(p => !p.HasExited).Select(p => p.Id).ToList();
+    public IReadOnlyList<int> RunningChildren => _children.Values.Select(c => c.Process).Where(p => !p.HasExited).Select(p => p.Id).ToList();
 
     public void Dispose()
     {
-        foreach (var child in _children.Values)
+        foreach (var (child, _) in _children.Values)
         {
             try
             {
