@@ -72,8 +72,10 @@ public sealed class FaultTests(AzuriteFixture azurite)
             await host.StopAsync();
         }
 
+        // The restarted engine first waits out the stopped host's partition leases (Azure Storage backend), then the
+        // trainer is relaunched and resumes: minutes on a busy 2-core machine, hence the generous limit.
         await using var restarted = await LocalPipelineHost.StartAsync(options);
-        var status = await PipelineRun.WaitForRunAsync(restarted, instanceId, TimeSpan.FromMinutes(3));
+        var status = await PipelineRun.WaitForRunAsync(restarted, instanceId, TimeSpan.FromMinutes(5));
 
         Assert.True(status.RuntimeStatus == "Completed", $"{status.RuntimeStatus}: {status.Failure}");
         var result = status.ReadOutput<PretrainResult>()!;
