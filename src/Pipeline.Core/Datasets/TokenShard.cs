@@ -21,14 +21,12 @@ public static class TokenShard
     /// <summary>Bytes per id for a vocabulary: uint16 up to 65,536 tokens, else uint32.</summary>
     public static int BytesPerToken(int vocabSize) => vocabSize <= ushort.MaxValue + 1 ? 2 : 4;
 
-    /// <summary>Writes a complete shard. Documents must be non-empty id sequences below the vocabulary size.</summary>
     /// <summary>
     /// Writes a shard from one flat id buffer and the end offset of each document in it (no per-document arrays);
     /// the same bytes as the per-document overload.
     /// </summary>
     public static void Write(Stream output, ReadOnlySpan<int> ids, ReadOnlySpan<long> documentEnds, int vocabSize)
     {
-        var width = BytesPerToken(vocabSize);
         long previous = 0;
         foreach (var end in documentEnds)
         {
@@ -45,106 +43,96 @@ public static class TokenShard
             throw new ArgumentOutOfRangeException(nameof(documentEnds), "The last document must end at the last id.");
         }
 
-        var header = new byte[HeaderSize];
-        Magic.CopyTo(header, 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Version);
-        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (uint)width);
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), ids.Length);
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), documentEnds.Length);
-        output.Write(header);
-
-        var buffer = new byte[64 * 1024];
-        var used = 0;
-        foreach (var id in ids)
-        {
-            if ((uint)id >= (uint)vocabSize)
-            {
-                throw new ArgumentOutOfRangeException(nameof(ids), $"Token id {id} is outside the vocabulary of {vocabSize}.");
-            }
-
-            if (used + width > buffer.Length)
-            {
-                output.Write(buffer, 0, used);
-                used = 0;
-            }
-
-            if (width == 2)
-            {
-                BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(used), (ushort)id);
-            }
-            else
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(used), (uint)id);
-            }
-
-            used += width;
-        }
-
-        output.Write(buffer, 0, used);
+        var writer = new IdWriter(output, vocabSize, ids.Length, documentEnds.Length);
+        writer.Append(ids, nameof(ids));
+        writer.Finish();
         Span<byte> eight = stackalloc byte[8];
-        BinaryPrimitives.WriteInt64LittleEndian(eight, 0);
-        output.Write(eight);
+        WriteInt64(output, eight, 0);
         foreach (var end in documentEnds)
         {
-            BinaryPrimitives.WriteInt64LittleEndian(eight, end);
-            output.Write(eight);
+            WriteInt64(output, eight, end);
         }
     }
 
+    /// <summary>Writes a complete shard. Documents must be non-empty id sequences below the vocabulary size.</summary>
     public static void Write(Stream output, IReadOnlyList<int[]> documents, int vocabSize)
     {
-        var width = BytesPerToken(vocabSize);
-        long tokens = documents.Sum(d => (long)d.Length);
-        var header = new byte[HeaderSize];
-        Magic.CopyTo(header, 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Version);
-        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (uint)width);
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), tokens);
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), documents.Count);
-        output.Write(header);
-
-        var buffer = new byte[64 * 1024];
-        var used = 0;
+        var writer = new IdWriter(output, vocabSize, documents.Sum(d => (long)d.Length), documents.Count);
         foreach (var doc in documents)
         {
-            foreach (var id in doc)
-            {
-                if ((uint)id >= (uint)vocabSize)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(documents), $"Token id {id} is outside the vocabulary of {vocabSize}.");
-                }
-
-                if (used + width > buffer.Length)
-                {
-                    output.Write(buffer, 0, used);
-                    used = 0;
-                }
-
-                if (width == 2)
-                {
-                    BinaryPrimitives.WriteUInt16LittleEndian(buffer.AsSpan(used), (ushort)id);
-                }
-                else
-                {
-                    BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(used), (uint)id);
-                }
-
-                used += width;
-            }
+            writer.Append(doc, nameof(documents));
         }
 
-        output.Write(buffer, 0, used);
+        writer.Finish();
         Span<byte> eight = stackalloc byte[8];
         long offset = 0;
         foreach (var doc in documents)
         {
-            BinaryPrimitives.WriteInt64LittleEndian(eight, offset);
-            output.Write(eight);
+            WriteInt64(output, eight, offset);
             offset += doc.Length;
         }
 
-        BinaryPrimitives.WriteInt64LittleEndian(eight, offset);
+        WriteInt64(output, eight, offset);
+    }
+
+    private static void WriteInt64(Stream output, Span<byte> eight, long value)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(eight, value);
         output.Write(eight);
+    }
+
+    /// <summary>The header, then the ids packed at the vocabulary's width through one 64 KiB buffer.</summary>
+    private sealed class IdWriter
+    {
+        private readonly Stream _output;
+        private readonly int _vocabSize;
+        private readonly int _width;
+        private readonly byte[] _buffer = new byte[64 * 1024];
+        private int _used;
+
+        public IdWriter(Stream output, int vocabSize, long tokens, long documents)
+        {
+            _output = output;
+            _vocabSize = vocabSize;
+            _width = BytesPerToken(vocabSize);
+            var header = new byte[HeaderSize];
+            Magic.CopyTo(header, 0);
+            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), Version);
+            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (uint)_width);
+            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(16), tokens);
+            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), documents);
+            output.Write(header);
+        }
+
+        public void Append(ReadOnlySpan<int> ids, string paramName)
+        {
+            foreach (var id in ids)
+            {
+                if ((uint)id >= (uint)_vocabSize)
+                {
+                    throw new ArgumentOutOfRangeException(paramName, $"Token id {id} is outside the vocabulary of {_vocabSize}.");
+                }
+
+                if (_used + _width > _buffer.Length)
+                {
+                    _output.Write(_buffer, 0, _used);
+                    _used = 0;
+                }
+
+                if (_width == 2)
+                {
+                    BinaryPrimitives.WriteUInt16LittleEndian(_buffer.AsSpan(_used), (ushort)id);
+                }
+                else
+                {
+                    BinaryPrimitives.WriteUInt32LittleEndian(_buffer.AsSpan(_used), (uint)id);
+                }
+
+                _used += _width;
+            }
+        }
+
+        public void Finish() => _output.Write(_buffer, 0, _used);
     }
 
     /// <summary>Reads a whole shard (shards are bounded in size by the ingestion options).</summary>
