@@ -22,6 +22,12 @@ internal static class PipelineRun
         WatchInterval = TimeSpan.FromMilliseconds(500),
         LogLevel = Environment.GetEnvironmentVariable("PIPELINE_TEST_LOG") is { Length: > 0 } ? LogLevel.Information : LogLevel.Warning,
         TrainerEnvironment = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "2" },
+        ConfigureLogging = Environment.GetEnvironmentVariable("PIPELINE_TEST_LOG") == "trace" ? b =>
+        {
+            b.AddFilter("DurableTask", LogLevel.Information);
+            b.AddFilter("Microsoft.DurableTask", LogLevel.Debug);
+            b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        } : null,
     };
 
     public static async Task UploadCorpusAsync(LocalPipelineHost host, string dataset)

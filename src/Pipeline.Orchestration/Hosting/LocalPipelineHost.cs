@@ -44,6 +44,13 @@ public sealed record LocalHostOptions
 
     public PipelineOptions Pipeline { get; init; } = new();
 
+    /// <summary>
+    /// How long a dequeued control-queue message stays invisible before the backend hands it out again (Azure Storage
+    /// default: 5 minutes). A stopping engine may dequeue messages it never processes; after a restart or a crash they
+    /// are redelivered after this long. Orchestrator episodes here take milliseconds, so one minute is ample.
+    /// </summary>
+    public TimeSpan ControlQueueVisibilityTimeout { get; init; } = TimeSpan.FromMinutes(1);
+
     public string? TrainerPath { get; init; }
 
     /// <summary>Extra environment for trainer processes (thread counts on small machines).</summary>
@@ -72,11 +79,11 @@ public sealed class LocalPipelineHost : IAsyncDisposable
     private readonly WebApplication _web;
     private readonly IHost _worker;
     private readonly GrpcChannel _channel;
-    private readonly AzureStorageOrchestrationService _engine;
+    private readonly PlainHistoryOrchestrationService _engine;
     private bool _stopped;
     private UnlabeledWatcher? _watcher;
 
-    private LocalPipelineHost(AzuriteProcess? azurite, WebApplication web, IHost worker, GrpcChannel channel, AzureStorageOrchestrationService engine, Uri baseAddress, string connection)
+    private LocalPipelineHost(AzuriteProcess? azurite, WebApplication web, IHost worker, GrpcChannel channel, PlainHistoryOrchestrationService engine, Uri baseAddress, string connection)
     {
         _azurite = azurite;
         _web = web;
@@ -126,8 +133,13 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             StorageAccountClientProvider = new StorageAccountClientProvider(connection),
             PartitionCount = options.Partitions,
             MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
+            ControlQueueVisibilityTimeout = options.ControlQueueVisibilityTimeout,
             LoggerFactory = loggerFactory,
-            WorkerId = $"local-{Environment.MachineName}-{Environment.ProcessId}",
+            // Unique per engine instance, not per process: a host restarted in the same process (tests, `pipeline up`
+            // after a crash) must not share the stopped engine's partition-lease identity. With the same id the new
+            // engine took the old one's leases as its own, the old one's shutdown then released them, and messages the
+            // new engine had already dequeued stayed invisible until their 5-minute visibility timeout.
+            WorkerId = $"local-{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}",
             CustomMessageTypeBinder = new ProtobufTagsTypeBinder(),
         });
         await engine.CreateIfNotExistsAsync().ConfigureAwait(false);
@@ -154,7 +166,8 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         // A failing background service is logged, never a reason to take the whole host down mid-run.
         builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton<IOrchestrationService>(new PlainHistoryOrchestrationService(engine));
+        var service = new PlainHistoryOrchestrationService(engine);
+        builder.Services.AddSingleton<IOrchestrationService>(service);
         builder.Services.AddSingleton<IOrchestrationServiceClient>(engine);
         builder.Services.AddSingleton<TaskHubGrpcServer>();
         builder.Services.AddDurableTaskClient(b => b.UseGrpc(channel));
@@ -200,7 +213,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             web.Services.GetRequiredService<ILogger<UnlabeledWatcher>>());
         await watcher.StartAsync(cancellationToken).ConfigureAwait(false);
 
-        return new LocalPipelineHost(azurite, web, worker, channel, engine, new Uri($"http://127.0.0.1:{httpPort}/"), connection) { _watcher = watcher };
+        return new LocalPipelineHost(azurite, web, worker, channel, service, new Uri($"http://127.0.0.1:{httpPort}/"), connection) { _watcher = watcher };
     }
 
     /// <summary>Stops watcher, worker, engine and HTTP; kills trainer children (their jobs resume after a restart); stops Azurite if it started it.</summary>
@@ -219,15 +232,24 @@ public sealed class LocalPipelineHost : IAsyncDisposable
             _watcher.Dispose();
         }
 
+        // Work items in flight finish while the worker is still connected; none is left locked in its queue (where it
+        // would stay invisible for the backend's 5-minute visibility timeout and stall a restarted host).
+        if (!await _engine.DrainAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false))
+        {
+            _web.Services.GetRequiredService<ILogger<LocalPipelineHost>>().LogWarning(
+                "Stopping with {InFlight} work item(s) still in flight; the backend redelivers them after its visibility timeout", _engine.InFlight);
+        }
+
         await _worker.StopAsync(timeout.Token).ConfigureAwait(false);
         (Launcher as IDisposable)?.Dispose();
         await _web.StopAsync(timeout.Token).ConfigureAwait(false);
         try
         {
-            // The task-hub server's dispatcher usually stopped it already on shutdown; a second stop may throw.
-            await _engine.StopAsync(isForced: true).ConfigureAwait(false);
+            // The task-hub server usually started the stop on shutdown without awaiting it; this awaits the same task (drain
+            // and lease release), so nothing of this engine still runs when a new host starts on the same task hub.
+            await _engine.StopAsync(isForced: true).WaitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NullReferenceException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is NullReferenceException or ObjectDisposedException or InvalidOperationException or TimeoutException)
         {
         }
         _worker.Dispose();

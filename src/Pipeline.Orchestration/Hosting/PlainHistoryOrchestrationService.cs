@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using DurableTask.Core;
 using DurableTask.Core.History;
 
@@ -8,6 +9,9 @@ namespace Pipeline.Orchestration.Hosting;
 /// its own subclass of SubOrchestrationInstanceCreatedEvent, which the backend's table writer stores without its
 /// fields (the row then lacks EventType and the parent can never replay). Before a work item is committed, such
 /// events are swapped for the plain DurableTask.Core type; everything else passes through.
+/// It also lets the local host stop gracefully: <see cref="DrainAsync"/> stops handing out work items and waits for
+/// the ones in flight, so none is left locked (invisible in its queue for the 5-minute visibility timeout) when the
+/// worker goes away, and a host restarted on the same task hub continues at once.
 /// </summary>
 public sealed class PlainHistoryOrchestrationService(IOrchestrationService inner) : IOrchestrationService
 {
@@ -23,9 +27,49 @@ public sealed class PlainHistoryOrchestrationService(IOrchestrationService inner
 
     public Task StartAsync() => inner.StartAsync();
 
-    public Task StopAsync() => inner.StopAsync();
+    private readonly object _stopGate = new();
+    private readonly ConcurrentDictionary<object, byte> _inFlight = new(ReferenceEqualityComparer.Instance);
+    private volatile bool _draining;
+    private Task? _stopping;
 
-    public Task StopAsync(bool isForced) => inner.StopAsync(isForced);
+    /// <summary>Work items locked and not yet completed, abandoned or released.</summary>
+    public int InFlight => _inFlight.Count;
+
+    /// <summary>
+    /// Stops handing out new work items (the dispatchers see empty fetches) and waits until those in flight are done
+    /// or <paramref name="timeout"/> passes. Returns whether everything in flight finished.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan timeout)
+    {
+        _draining = true;
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_inFlight.IsEmpty)
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    public Task StopAsync() => StopAsync(isForced: false);
+
+    /// <summary>
+    /// Stops the backend once; later calls return the same task. The task-hub server stops the engine when the web
+    /// host shuts down without awaiting the drain; the local host awaits this task so that a host started next in the
+    /// same task hub never overlaps the old engine's drain and lease release.
+    /// </summary>
+    public Task StopAsync(bool isForced)
+    {
+        lock (_stopGate)
+        {
+            return _stopping ??= inner.StopAsync(isForced);
+        }
+    }
 
     public Task CreateAsync() => inner.CreateAsync();
 
@@ -44,8 +88,16 @@ public sealed class PlainHistoryOrchestrationService(IOrchestrationService inner
 
     public int GetDelayInSecondsAfterOnFetchException(Exception exception) => inner.GetDelayInSecondsAfterOnFetchException(exception);
 
-    public Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken) =>
-        inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken);
+    public async Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+    {
+        if (_draining)
+        {
+            return await Idle<TaskOrchestrationWorkItem>(receiveTimeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        var item = await inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken).ConfigureAwait(false);
+        return Track(item);
+    }
 
     public Task RenewTaskOrchestrationWorkItemLockAsync(TaskOrchestrationWorkItem workItem) => inner.RenewTaskOrchestrationWorkItemLockAsync(workItem);
 
@@ -67,17 +119,81 @@ public sealed class PlainHistoryOrchestrationService(IOrchestrationService inner
 
     public Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.AbandonTaskOrchestrationWorkItemAsync(workItem);
 
-    public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
+    /// <summary>The dispatcher's last call for every orchestration work item (after complete or abandon).</summary>
+    public async Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem)
+    {
+        try
+        {
+            await inner.ReleaseTaskOrchestrationWorkItemAsync(workItem).ConfigureAwait(false);
+        }
+        finally
+        {
+            _inFlight.TryRemove(workItem, out _);
+        }
+    }
 
-    public Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken) =>
-        inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
+    public async Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+    {
+        if (_draining)
+        {
+            return await Idle<TaskActivityWorkItem>(receiveTimeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        var item = await inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken).ConfigureAwait(false);
+        return Track(item);
+    }
 
     public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
 
-    public Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage) =>
-        inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage);
+    public async Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage)
+    {
+        try
+        {
+            await inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage).ConfigureAwait(false);
+        }
+        finally
+        {
+            _inFlight.TryRemove(workItem, out _);
+        }
+    }
 
-    public Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem) => inner.AbandonTaskActivityWorkItemAsync(workItem);
+    public async Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem)
+    {
+        try
+        {
+            await inner.AbandonTaskActivityWorkItemAsync(workItem).ConfigureAwait(false);
+        }
+        finally
+        {
+            _inFlight.TryRemove(workItem, out _);
+        }
+    }
+
+    private T Track<T>(T item)
+        where T : class
+    {
+        if (item is not null)
+        {
+            _inFlight.TryAdd(item, 0);
+        }
+
+        return item!;
+    }
+
+    /// <summary>An empty fetch while draining, paced like a real receive so the dispatcher loop does not spin.</summary>
+    private static async Task<T> Idle<T>(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            await Task.Delay(receiveTimeout < TimeSpan.FromSeconds(1) ? receiveTimeout : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return null!;
+    }
 
     private static void Plain(IList<HistoryEvent>? events)
     {
