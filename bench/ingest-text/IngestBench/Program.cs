@@ -17,6 +17,7 @@ return args[0] switch
     "ingest" => await IngestAsync(Environment.GetEnvironmentVariable(args[1])!, args[2], args[3], int.Parse(args[4]), args[5]),
     "tokenize" => Tokenize(args[1], long.Parse(args[2]), args[3..]),
     "train" => Train(args[1], int.Parse(args[2]), args[3..]),
+    "phases" => Phases(args[1], args[2..]),
     _ => 2,
 };
 
@@ -214,5 +215,46 @@ static int Train(string output, int vocabSize, string[] files)
 
     Console.WriteLine(FormattableString.Invariant(
         $"TRAIN words={trainer.DistinctWords} vocab={vocab.Count} train_s={clock.Elapsed.TotalSeconds:F1} peak_rss_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
+    return 0;
+}
+
+// Per-phase CPU time on local files (no storage): read, hash, normalise, split, count, encode.
+static int Phases(string vocabPath, string[] files)
+{
+    var encoder = WordPieceEncoder.LoadFile(vocabPath, TextNormalization.Default);
+    var normalizer = new TextNormalizer(TextNormalization.Default);
+    var process = Process.GetCurrentProcess();
+    foreach (var phase in (Environment.GetEnvironmentVariable("PHASES") ?? "read,hash,normalize,split,count,encode").Split(","))
+    {
+        var t0 = process.TotalProcessorTime;
+        long bytes = 0, n = 0;
+        var trainer = new WordPieceTrainer(TextNormalization.Default);
+        char[]? scratch = null;
+        var ids = new List<int>(1 << 20);
+        foreach (var file in files)
+        {
+            using var raw = File.OpenRead(file);
+            var stats = new TextReadStats();
+            foreach (var text in TextDocumentReader.Read(raw, TextFormat.PlainText, file.EndsWith(".gz"), new TextReadOptions(), stats))
+            {
+                switch (phase)
+                {
+                    case "hash": n += (long)TextIngestion.DocumentHash(text); break;
+                    case "normalize": n += normalizer.Normalize(text.AsSpan(), ref scratch).Length; break;
+                    case "split":
+                        var norm = normalizer.Normalize(text.AsSpan(), ref scratch);
+                        var pos = 0;
+                        while (BertPreTokenizer.NextWord(norm, ref pos, out _, out _)) n++;
+                        break;
+                    case "count": trainer.Add(text.AsSpan()); break;
+                    case "encode": ids.Clear(); encoder.AppendIds(text, ids); n += ids.Count; break;
+                }
+            }
+            bytes += stats.RawBytes;
+        }
+        process.Refresh();
+        var cpu = (process.TotalProcessorTime - t0).TotalSeconds;
+        Console.WriteLine(FormattableString.Invariant($"PHASE {phase,-10} cpu_s={cpu:F2} mb_per_cpu_s={bytes / 1e6 / cpu:F1} n={n} distinct={trainer.DistinctWords}"));
+    }
     return 0;
 }

@@ -41,7 +41,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
     public const int DefaultMaxCountedWords = 1 << 18;
 
     private readonly TextNormalizer _normalizer = new(normalization);
-    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
+    private readonly WordCountTable _counts = new();
     private char[]? _scratch;
 
     public long WordsSeen { get; private set; }
@@ -73,8 +73,10 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
     /// <summary>Counts the words of one piece of raw text (normalised here); allocation-free on ASCII and known words.</summary>
     public void Add(ReadOnlySpan<char> text)
     {
-        var normalized = _normalizer.Normalize(text, ref _scratch);
-        CountWords(normalized);
+        var sink = new CountSink(_counts);
+        WordScanner.Scan(_normalizer, text, ref _scratch, ref sink);
+        WordsSeen += sink.Words;
+        PruneIfFull();
     }
 
     /// <summary>Counts the words of text already normalised with the same <see cref="TextNormalization"/>.</summary>
@@ -86,33 +88,40 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
 
     private void CountWords(ReadOnlySpan<char> span)
     {
-        var lookup = _counts.GetAlternateLookup<ReadOnlySpan<char>>();
         var pos = 0;
         while (BertPreTokenizer.NextWord(span, ref pos, out var start, out var length))
         {
-            CollectionsMarshal.GetValueRefOrAddDefault(lookup, span.Slice(start, length), out _)++;
+            var word = span.Slice(start, length);
+            _counts.GetOrAdd(word, WordHash.Of(word))++;
             WordsSeen++;
         }
 
-        if (_counts.Count >= MaxCountedWords)
-        {
-            Prune();
-        }
+        PruneIfFull();
     }
 
-    private void Prune()
+    private void PruneIfFull()
     {
+        if (_counts.Count < MaxCountedWords)
+        {
+            return;
+        }
+
         while (_counts.Count >= MaxCountedWords * 3L / 4)
         {
             PruneBelow *= 2;
-            foreach (var (word, count) in _counts)
-            {
-                if (count < PruneBelow)
-                {
-                    _counts.Remove(word);
-                    PrunedWords += count;
-                }
-            }
+            PrunedWords += _counts.RemoveBelow(PruneBelow);
+        }
+    }
+
+    /// <summary>Counts each scanned word (one table lookup, nothing allocated).</summary>
+    private struct CountSink(WordCountTable counts) : IWordSink
+    {
+        public long Words;
+
+        public void OnWord(ReadOnlySpan<char> word, int hash)
+        {
+            counts.GetOrAdd(word, hash)++;
+            Words++;
         }
     }
 
@@ -121,12 +130,13 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
     {
         foreach (var (word, count) in counts)
         {
-            _counts[word] = _counts.GetValueOrDefault(word) + count;
+            _counts.GetOrAdd(word, WordHash.Of(word)) += count;
             WordsSeen += count;
         }
     }
 
-    public IReadOnlyDictionary<string, long> Counts => _counts;
+    /// <summary>A snapshot of the counts (word -> occurrences).</summary>
+    public IReadOnlyDictionary<string, long> Counts => _counts.Items().ToDictionary(StringComparer.Ordinal);
 
     /// <summary>Builds the vocabulary (id order) from the counts so far.</summary>
     public IReadOnlyList<string> Train(WordPieceTrainerOptions options)
@@ -152,7 +162,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
 
         // Words in ordinal order so everything below is independent of dictionary iteration order.
-        var words = _counts.Where(kv => kv.Key.Length <= SpecialTokens.MaxInputCharsPerWord)
+        var words = _counts.Items().Where(kv => kv.Key.Length <= SpecialTokens.MaxInputCharsPerWord)
             .OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
 
         // Alphabet: the LimitAlphabet most frequent characters (by occurrences), then added in ordinal order.
