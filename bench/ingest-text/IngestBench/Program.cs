@@ -108,6 +108,12 @@ static async Task<int> IngestAsync(string connection, string dataset, string cor
     var process = Process.GetCurrentProcess();
     var cpu0 = process.TotalProcessorTime;
     var clock = Stopwatch.StartNew();
+    // RSS_TRACE=1: print each new RSS maximum with the managed heap size, to see which phase holds memory.
+    using var sampler = Environment.GetEnvironmentVariable("RSS_TRACE") == "1" ? new Timer(_ =>
+    {
+        var rss = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        Console.Error.WriteLine(FormattableString.Invariant($"t={clock.Elapsed.TotalSeconds:F1} {rss.Replace("\t", " ")} heap_mb={GC.GetTotalMemory(false) / 1e6:F0} committed_mb={GC.GetGCMemoryInfo().TotalCommittedBytes / 1e6:F0}"));
+    }, null, 0, 1000) : null;
     long bytesRead = 0;
     var ingestion = new TextIngestion(service) { BytesRead = n => bytesRead += n };
     var statuses = new List<string>();
