@@ -92,6 +92,11 @@ internal sealed class WordCountTable
         return removed;
     }
 
+    /// <summary>The word of entry <paramref name="e"/> (0 &lt;= e &lt; Count), in the table's arena.</summary>
+    public ReadOnlySpan<char> WordAt(int e) => _chars.AsSpan(_entries[e].Start, _entries[e].Length);
+
+    public long CountAt(int e) => _entries[e].Count;
+
     /// <summary>Every (word, count), in insertion order.</summary>
     public IEnumerable<KeyValuePair<string, long>> Items()
     {

@@ -161,17 +161,20 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
             Add(special);
         }
 
-        // Words in ordinal order so everything below is independent of dictionary iteration order.
-        var words = _counts.Items().Where(kv => kv.Key.Length <= SpecialTokens.MaxInputCharsPerWord)
-            .OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+        // Words in ordinal order so everything below is independent of the table's order. The words stay in the
+        // table's character arena (sorted as indices): no string per distinct word.
+        var table = _counts;
+        var words = Enumerable.Range(0, table.Count).Where(e => table.WordAt(e).Length <= SpecialTokens.MaxInputCharsPerWord).ToArray();
+        Array.Sort(words, (a, b) => table.WordAt(a).SequenceCompareTo(table.WordAt(b)));
 
         // Alphabet: the LimitAlphabet most frequent characters (by occurrences), then added in ordinal order.
         var charCounts = new Dictionary<int, long>();
-        foreach (var (word, count) in words)
+        foreach (var e in words)
         {
-            foreach (var rune in word.EnumerateRunes())
+            var count = table.CountAt(e);
+            foreach (var rune in table.WordAt(e).EnumerateRunes())
             {
-                charCounts[rune.Value] = charCounts.GetValueOrDefault(rune.Value) + count;
+                CollectionsMarshal.GetValueRefOrAddDefault(charCounts, rune.Value, out _) += count;
             }
         }
 
@@ -184,14 +187,18 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
 
         // Each word as symbol ids: first char, then "##c". Words with a dropped character cannot become one token.
+        // The symbol ids of each character are looked up once (same ids, same order of first use as adding each).
         var symbols = new List<int[]>(words.Length);
         var wordCounts = new List<long>(words.Length);
-        foreach (var (word, count) in words)
+        var firstIds = new Dictionary<int, int>();
+        var continuationIds = new Dictionary<int, int>();
+        var parts = new List<int>(64);
+        foreach (var e in words)
         {
-            var parts = new List<int>(word.Length);
+            parts.Clear();
             var ok = true;
             var first = true;
-            foreach (var rune in word.EnumerateRunes())
+            foreach (var rune in table.WordAt(e).EnumerateRunes())
             {
                 if (!kept.Contains(rune.Value))
                 {
@@ -199,14 +206,21 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
                     break;
                 }
 
-                parts.Add(Add(first ? rune.ToString() : SpecialTokens.ContinuationPrefix + rune));
+                var cache = first ? firstIds : continuationIds;
+                if (!cache.TryGetValue(rune.Value, out var id))
+                {
+                    id = Add(first ? rune.ToString() : SpecialTokens.ContinuationPrefix + rune);
+                    cache[rune.Value] = id;
+                }
+
+                parts.Add(id);
                 first = false;
             }
 
             if (ok)
             {
                 symbols.Add([.. parts]);
-                wordCounts.Add(count);
+                wordCounts.Add(table.CountAt(e));
             }
         }
 
@@ -257,6 +271,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
 
         var changed = new HashSet<long>();
+        var output = new List<int>(64);
         while (vocab.Count < options.VocabSize && queue.TryDequeue(out var pair, out var priority))
         {
             var current = pairs.GetValueOrDefault(pair).Count;
@@ -292,7 +307,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
                 lastWord = w;
                 var s = symbols[w];
                 var count = counts[w];
-                var output = new List<int>(s.Length);
+                output.Clear();
                 for (var i = 0; i < s.Length; i++)
                 {
                     if (i + 1 < s.Length && s[i] == left && s[i + 1] == right)
