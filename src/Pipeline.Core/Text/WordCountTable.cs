@@ -63,12 +63,15 @@ internal sealed class WordCountTable
         return ref _entries[Count++].Count;
     }
 
-    /// <summary>Drops every word counted fewer than <paramref name="floor"/> times; returns their occurrences.</summary>
+    /// <summary>
+    /// Drops every word counted fewer than <paramref name="floor"/> times; returns their occurrences. In place: kept
+    /// entries and their characters only move towards the front, so pruning (often, on corpora with many one-off words)
+    /// allocates nothing and leaves no large garbage behind.
+    /// </summary>
     public long RemoveBelow(long floor)
     {
         long removed = 0;
         var kept = 0;
-        var chars = new char[Math.Max(1 << 15, _charsUsed)];
         var used = 0;
         for (var e = 0; e < Count; e++)
         {
@@ -79,13 +82,12 @@ internal sealed class WordCountTable
                 continue;
             }
 
-            _chars.AsSpan(entry.Start, entry.Length).CopyTo(chars.AsSpan(used));
+            _chars.AsSpan(entry.Start, entry.Length).CopyTo(_chars.AsSpan(used)); // memmove: used <= entry.Start
             entry.Start = used;
             used += entry.Length;
             _entries[kept++] = entry;
         }
 
-        _chars = chars;
         _charsUsed = used;
         Count = kept;
         Rehash(_slots.Length);
@@ -109,7 +111,15 @@ internal sealed class WordCountTable
 
     private void Rehash(int size)
     {
-        _slots = new long[size];
+        if (size == _slots.Length)
+        {
+            Array.Clear(_slots);
+        }
+        else
+        {
+            _slots = new long[size];
+        }
+
         var mask = size - 1;
         for (var e = 0; e < Count; e++)
         {
