@@ -283,11 +283,21 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     /// <summary>FNV-1a 64 over the UTF-16 code units: the document hash used for the split and for dedupe.</summary>
     public static ulong DocumentHash(ReadOnlySpan<char> text)
     {
+        // For c < 256 the high byte's step is a bare multiply ((h ^ 0) * P), so both steps fold into (h ^ c) * P^2:
+        // one multiply per character on Latin-1 text, the same hash.
+        const ulong prime = 1099511628211UL, primeSquared = unchecked(prime * prime);
         var h = 14695981039346656037UL;
         foreach (var c in text)
         {
-            h = (h ^ (byte)c) * 1099511628211UL;
-            h = (h ^ (byte)(c >> 8)) * 1099511628211UL;
+            if (c < 256)
+            {
+                h = (h ^ c) * primeSquared;
+            }
+            else
+            {
+                h = (h ^ (byte)c) * prime;
+                h = (h ^ (byte)(c >> 8)) * prime;
+            }
         }
 
         return h;
