@@ -246,8 +246,8 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         // Per pair: its count and the head of a linked list of the words that contained it (nodes in two flat int
         // lists; entries may be stale or repeated, every use re-checks the word). Far smaller than a set per pair.
         var pairs = new Dictionary<long, PairState>();
-        var nodeWord = new List<int>();
-        var nodeNext = new List<int>();
+        var nodeWord = new ChunkedInts();
+        var nodeNext = new ChunkedInts();
         for (var w = 0; w < symbols.Count; w++)
         {
             var s = symbols[w];
@@ -364,7 +364,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
     }
 
-    private static void Link(ref PairState state, int word, List<int> nodeWord, List<int> nodeNext)
+    private static void Link(ref PairState state, int word, ChunkedInts nodeWord, ChunkedInts nodeNext)
     {
         if (state.Head != 0 && nodeWord[state.Head - 1] == word)
         {
@@ -374,6 +374,32 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         nodeWord.Add(word);
         nodeNext.Add(state.Head);
         state.Head = nodeWord.Count; // 1-based; 0 = empty list
+    }
+
+    /// <summary>
+    /// An append-only int list in 64K-element blocks: the merge's node lists grow to millions of entries, and a List's
+    /// doubling would briefly hold the old and the new array (1.5x the list) at the training's memory peak.
+    /// </summary>
+    private sealed class ChunkedInts
+    {
+        private const int Shift = 16;
+        private const int Mask = (1 << Shift) - 1;
+        private readonly List<int[]> _blocks = [];
+
+        public int Count { get; private set; }
+
+        public int this[int index] => _blocks[index >> Shift][index & Mask];
+
+        public void Add(int value)
+        {
+            if ((Count & Mask) == 0 && (Count >> Shift) == _blocks.Count)
+            {
+                _blocks.Add(new int[1 << Shift]);
+            }
+
+            _blocks[Count >> Shift][Count & Mask] = value;
+            Count++;
+        }
     }
 
     private struct PairState
