@@ -8,15 +8,18 @@ using Pipeline.Ingestion;
 using Pipeline.Ingestion.Text;
 
 // IngestBench generate <out.txt> <megabytes> <words-from.txt> <seed>
-// IngestBench ingest <connection-env-var> <dataset> <corpus-dir> <vocab-size> <out-vocab.txt>
+// IngestBench upload <connection-env-var> <dataset> <corpus-dir>   (the user's upload, in its own process)
+// IngestBench ingest <connection-env-var> <dataset> <corpus-dir> <vocab-size> <out-vocab.txt>   (what is already uploaded)
 // IngestBench train <out-vocab.txt> <vocab-size> <text files...>   (vocabulary trainer alone: time and peak RSS)
 // IngestBench tokenize <vocab.txt> <megabytes-cap> <corpus files...>
 return args[0] switch
 {
     "generate" => Generate(args[1], long.Parse(args[2]), args[3], int.Parse(args[4])),
+    "upload" => await UploadAsync(Environment.GetEnvironmentVariable(args[1])!, args[2], args[3]),
     "ingest" => await IngestAsync(Environment.GetEnvironmentVariable(args[1])!, args[2], args[3], int.Parse(args[4]), args[5]),
     "tokenize" => Tokenize(args[1], long.Parse(args[2]), args[3..]),
     "train" => Train(args[1], int.Parse(args[2]), args[3..]),
+    "phases" => Phases(args[1], args[2..]),
     _ => 2,
 };
 
@@ -75,7 +78,9 @@ static int Generate(string output, long megabytes, string wordsFrom, int seed)
     return 0;
 }
 
-static async Task<int> IngestAsync(string connection, string dataset, string corpus, int vocabSize, string vocabOut)
+// The corpus goes up in a process of its own: the upload is the user's (azcopy, the portal, `pipeline ingest <files>`),
+// and the SDK's pooled upload buffers (~70 MB heap at 1 GB) would otherwise sit in the ingest process' RSS.
+static async Task<int> UploadAsync(string connection, string dataset, string corpus)
 {
     var service = new StorageOptions { ConnectionString = connection }.CreateBlobServiceClient();
     foreach (var c in BlobLayout.AllContainers)
@@ -83,15 +88,22 @@ static async Task<int> IngestAsync(string connection, string dataset, string cor
         await service.GetBlobContainerClient(c).CreateIfNotExistsAsync();
     }
 
-    var files = Directory.GetFiles(corpus).Order(StringComparer.Ordinal).ToArray();
-    foreach (var file in files)
+    foreach (var file in Directory.GetFiles(corpus).Order(StringComparer.Ordinal))
     {
         await using var stream = File.OpenRead(file);
         await service.GetBlobContainerClient(BlobLayout.Unlabeled).GetBlobClient($"{dataset}/{Path.GetFileName(file)}").UploadAsync(stream, overwrite: true);
     }
 
-    // Measure from here: upload is the user's cost, not ingestion's. Linux: writing 5 to clear_refs resets the
-    // process's peak RSS (VmHWM), so the peak below is ingestion's, not the upload client's buffers.
+    return 0;
+}
+
+// Ingests what `upload` put under unlabeled/{dataset}/ (as `pipeline ingest` with no paths does): accept each, then seal.
+static async Task<int> IngestAsync(string connection, string dataset, string corpus, int vocabSize, string vocabOut)
+{
+    var service = new StorageOptions { ConnectionString = connection }.CreateBlobServiceClient();
+    var files = Directory.GetFiles(corpus).Order(StringComparer.Ordinal).ToArray();
+
+    // Measure from here. Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM), so start-up is not in it.
     GC.Collect();
     try
     {
@@ -107,6 +119,12 @@ static async Task<int> IngestAsync(string connection, string dataset, string cor
     var process = Process.GetCurrentProcess();
     var cpu0 = process.TotalProcessorTime;
     var clock = Stopwatch.StartNew();
+    // RSS_TRACE=1: print each new RSS maximum with the managed heap size, to see which phase holds memory.
+    using var sampler = Environment.GetEnvironmentVariable("RSS_TRACE") == "1" ? new Timer(_ =>
+    {
+        var rss = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        Console.Error.WriteLine(FormattableString.Invariant($"t={clock.Elapsed.TotalSeconds:F1} {rss.Replace("\t", " ")} heap_mb={GC.GetTotalMemory(false) / 1e6:F0} committed_mb={GC.GetGCMemoryInfo().TotalCommittedBytes / 1e6:F0}"));
+    }, null, 0, 1000) : null;
     long bytesRead = 0;
     var ingestion = new TextIngestion(service) { BytesRead = n => bytesRead += n };
     var statuses = new List<string>();
@@ -215,4 +233,57 @@ static int Train(string output, int vocabSize, string[] files)
     Console.WriteLine(FormattableString.Invariant(
         $"TRAIN words={trainer.DistinctWords} vocab={vocab.Count} train_s={clock.Elapsed.TotalSeconds:F1} peak_rss_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
     return 0;
+}
+
+// Per-phase CPU time on local files (no storage): read, hash, normalise, split, count, encode.
+static int Phases(string vocabPath, string[] files)
+{
+    var encoder = WordPieceEncoder.LoadFile(vocabPath, TextNormalization.Default);
+    var normalizer = new TextNormalizer(TextNormalization.Default);
+    var process = Process.GetCurrentProcess();
+    foreach (var phase in (Environment.GetEnvironmentVariable("PHASES") ?? "read,hash,normalize,split,count,encode").Split(","))
+    {
+        var t0 = process.TotalProcessorTime;
+        long bytes = 0, n = 0;
+        var trainer = new WordPieceTrainer(TextNormalization.Default);
+        char[]? scratch = null;
+        var ids = new List<int>(1 << 20);
+        foreach (var file in files)
+        {
+            using var raw = File.OpenRead(file);
+            var stats = new TextReadStats();
+            foreach (var text in TextDocumentReader.Read(raw, TextFormat.PlainText, file.EndsWith(".gz"), new TextReadOptions(), stats))
+            {
+                switch (phase)
+                {
+                    case "hash": n += (long)TextIngestion.DocumentHash(text); break;
+                    case "normalize": n += normalizer.Normalize(text.AsSpan(), ref scratch).Length; break;
+                    case "split":
+                        var norm = normalizer.Normalize(text.AsSpan(), ref scratch);
+                        var pos = 0;
+                        while (BertPreTokenizer.NextWord(norm, ref pos, out _, out _)) n++;
+                        break;
+                    case "count": trainer.Add(text.AsSpan()); break;
+                    case "scan":
+                        var sink = new NullSink();
+                        WordScanner.Scan(normalizer, text, ref scratch, ref sink);
+                        n += sink.Words;
+                        break;
+                    case "encode": ids.Clear(); encoder.AppendIds(text, ids); n += ids.Count; break;
+                }
+            }
+            bytes += stats.RawBytes;
+        }
+        process.Refresh();
+        var cpu = (process.TotalProcessorTime - t0).TotalSeconds;
+        Console.WriteLine(FormattableString.Invariant($"PHASE {phase,-10} cpu_s={cpu:F2} mb_per_cpu_s={bytes / 1e6 / cpu:F1} n={n} distinct={trainer.DistinctWords}"));
+    }
+    return 0;
+}
+
+struct NullSink : IWordSink
+{
+    public long Words;
+
+    public void OnWord(ReadOnlySpan<char> word, int hash) => Words += hash & 1;
 }

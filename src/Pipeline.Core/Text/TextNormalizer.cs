@@ -140,6 +140,9 @@ public sealed class TextNormalizer(TextNormalization options)
         return buffer.AsSpan(0, n);
     }
 
+    /// <summary>The full path on one whitespace-delimited chunk (for <see cref="WordScanner"/>).</summary>
+    internal string NormalizeChunk(string s) => NormalizeFull(s);
+
     /// <summary>The full path for text with non-ASCII characters.</summary>
     private string NormalizeFull(string s)
     {

@@ -250,51 +250,52 @@ public sealed class WordPieceEncoder
 
     private void EncodePlain(ReadOnlySpan<char> segment, List<int> ids)
     {
+        // The words are exactly those the tokenizer's pre-tokenizer (BertPreTokenizer) would find in the normalised
+        // text (WordScanner), and WordPiece encodes each word on its own, so encoding word by word gives the ids of
+        // encoding the whole text.
         var scratch = t_scratch;
-        var normalized = Normalizer.Normalize(segment, ref scratch);
+        var sink = new EncodeSink(this, ids);
+        WordScanner.Scan(Normalizer, segment, ref scratch, ref sink);
         t_scratch = scratch;
-        if (normalized.IsEmpty)
+    }
+
+    private void EncodeWord(ReadOnlySpan<char> word, int hash, List<int> ids)
+    {
+        if (_cache.TryGet(word, hash, out var cached))
         {
-            return;
-        }
-
-        // The words are exactly those the tokenizer's pre-tokenizer (BertPreTokenizer) would find, and WordPiece encodes
-        // each word on its own, so encoding word by word gives the ids of encoding the whole text.
-        var pos = 0;
-        while (BertPreTokenizer.NextWord(normalized, ref pos, out var wordStart, out var wordLength))
-        {
-            var word = normalized.Slice(wordStart, wordLength);
-            if (_cache.TryGet(word, out var cached))
+            if (cached.Length == 1)
             {
-                if (cached.Length == 1)
-                {
-                    ids.Add(cached[0]);
-                }
-                else
-                {
-                    ids.AddRange(cached.AsSpan());
-                }
-
-                continue;
-            }
-
-            var encoded = _tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false);
-            if (word.Length <= MaxCachedWordChars)
-            {
-                var copy = new int[encoded.Count];
-                for (var i = 0; i < copy.Length; i++)
-                {
-                    copy[i] = encoded[i];
-                }
-
-                _cache.TryAdd(word, copy);
-                ids.AddRange(copy.AsSpan());
+                ids.Add(cached[0]);
             }
             else
             {
-                ids.AddRange(encoded);
+                ids.AddRange(cached.AsSpan());
             }
+
+            return;
         }
+
+        var encoded = _tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false);
+        if (word.Length <= MaxCachedWordChars)
+        {
+            var copy = new int[encoded.Count];
+            for (var i = 0; i < copy.Length; i++)
+            {
+                copy[i] = encoded[i];
+            }
+
+            _cache.TryAdd(word, hash, copy);
+            ids.AddRange(copy.AsSpan());
+        }
+        else
+        {
+            ids.AddRange(encoded);
+        }
+    }
+
+    private readonly struct EncodeSink(WordPieceEncoder encoder, List<int> ids) : IWordSink
+    {
+        public void OnWord(ReadOnlySpan<char> word, int hash) => encoder.EncodeWord(word, hash, ids);
     }
 
     private (int At, int Id, int Length) FindSpecial(ReadOnlySpan<char> text, int start)

@@ -41,7 +41,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
     public const int DefaultMaxCountedWords = 1 << 18;
 
     private readonly TextNormalizer _normalizer = new(normalization);
-    private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
+    private readonly WordCountTable _counts = new();
     private char[]? _scratch;
 
     public long WordsSeen { get; private set; }
@@ -73,8 +73,10 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
     /// <summary>Counts the words of one piece of raw text (normalised here); allocation-free on ASCII and known words.</summary>
     public void Add(ReadOnlySpan<char> text)
     {
-        var normalized = _normalizer.Normalize(text, ref _scratch);
-        CountWords(normalized);
+        var sink = new CountSink(_counts);
+        WordScanner.Scan(_normalizer, text, ref _scratch, ref sink);
+        WordsSeen += sink.Words;
+        PruneIfFull();
     }
 
     /// <summary>Counts the words of text already normalised with the same <see cref="TextNormalization"/>.</summary>
@@ -86,33 +88,40 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
 
     private void CountWords(ReadOnlySpan<char> span)
     {
-        var lookup = _counts.GetAlternateLookup<ReadOnlySpan<char>>();
         var pos = 0;
         while (BertPreTokenizer.NextWord(span, ref pos, out var start, out var length))
         {
-            CollectionsMarshal.GetValueRefOrAddDefault(lookup, span.Slice(start, length), out _)++;
+            var word = span.Slice(start, length);
+            _counts.GetOrAdd(word, WordHash.Of(word))++;
             WordsSeen++;
         }
 
-        if (_counts.Count >= MaxCountedWords)
-        {
-            Prune();
-        }
+        PruneIfFull();
     }
 
-    private void Prune()
+    private void PruneIfFull()
     {
+        if (_counts.Count < MaxCountedWords)
+        {
+            return;
+        }
+
         while (_counts.Count >= MaxCountedWords * 3L / 4)
         {
             PruneBelow *= 2;
-            foreach (var (word, count) in _counts)
-            {
-                if (count < PruneBelow)
-                {
-                    _counts.Remove(word);
-                    PrunedWords += count;
-                }
-            }
+            PrunedWords += _counts.RemoveBelow(PruneBelow);
+        }
+    }
+
+    /// <summary>Counts each scanned word (one table lookup, nothing allocated).</summary>
+    private struct CountSink(WordCountTable counts) : IWordSink
+    {
+        public long Words;
+
+        public void OnWord(ReadOnlySpan<char> word, int hash)
+        {
+            counts.GetOrAdd(word, hash)++;
+            Words++;
         }
     }
 
@@ -121,12 +130,13 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
     {
         foreach (var (word, count) in counts)
         {
-            _counts[word] = _counts.GetValueOrDefault(word) + count;
+            _counts.GetOrAdd(word, WordHash.Of(word)) += count;
             WordsSeen += count;
         }
     }
 
-    public IReadOnlyDictionary<string, long> Counts => _counts;
+    /// <summary>A snapshot of the counts (word -> occurrences).</summary>
+    public IReadOnlyDictionary<string, long> Counts => _counts.Items().ToDictionary(StringComparer.Ordinal);
 
     /// <summary>Builds the vocabulary (id order) from the counts so far.</summary>
     public IReadOnlyList<string> Train(WordPieceTrainerOptions options)
@@ -151,17 +161,20 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
             Add(special);
         }
 
-        // Words in ordinal order so everything below is independent of dictionary iteration order.
-        var words = _counts.Where(kv => kv.Key.Length <= SpecialTokens.MaxInputCharsPerWord)
-            .OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+        // Words in ordinal order so everything below is independent of the table's order. The words stay in the
+        // table's character arena (sorted as indices): no string per distinct word.
+        var table = _counts;
+        var words = Enumerable.Range(0, table.Count).Where(e => table.WordAt(e).Length <= SpecialTokens.MaxInputCharsPerWord).ToArray();
+        Array.Sort(words, (a, b) => table.WordAt(a).SequenceCompareTo(table.WordAt(b)));
 
         // Alphabet: the LimitAlphabet most frequent characters (by occurrences), then added in ordinal order.
         var charCounts = new Dictionary<int, long>();
-        foreach (var (word, count) in words)
+        foreach (var e in words)
         {
-            foreach (var rune in word.EnumerateRunes())
+            var count = table.CountAt(e);
+            foreach (var rune in table.WordAt(e).EnumerateRunes())
             {
-                charCounts[rune.Value] = charCounts.GetValueOrDefault(rune.Value) + count;
+                CollectionsMarshal.GetValueRefOrAddDefault(charCounts, rune.Value, out _) += count;
             }
         }
 
@@ -174,14 +187,18 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
 
         // Each word as symbol ids: first char, then "##c". Words with a dropped character cannot become one token.
+        // The symbol ids of each character are looked up once (same ids, same order of first use as adding each).
         var symbols = new List<int[]>(words.Length);
         var wordCounts = new List<long>(words.Length);
-        foreach (var (word, count) in words)
+        var firstIds = new Dictionary<int, int>();
+        var continuationIds = new Dictionary<int, int>();
+        var parts = new List<int>(64);
+        foreach (var e in words)
         {
-            var parts = new List<int>(word.Length);
+            parts.Clear();
             var ok = true;
             var first = true;
-            foreach (var rune in word.EnumerateRunes())
+            foreach (var rune in table.WordAt(e).EnumerateRunes())
             {
                 if (!kept.Contains(rune.Value))
                 {
@@ -189,14 +206,21 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
                     break;
                 }
 
-                parts.Add(Add(first ? rune.ToString() : SpecialTokens.ContinuationPrefix + rune));
+                var cache = first ? firstIds : continuationIds;
+                if (!cache.TryGetValue(rune.Value, out var id))
+                {
+                    id = Add(first ? rune.ToString() : SpecialTokens.ContinuationPrefix + rune);
+                    cache[rune.Value] = id;
+                }
+
+                parts.Add(id);
                 first = false;
             }
 
             if (ok)
             {
                 symbols.Add([.. parts]);
-                wordCounts.Add(count);
+                wordCounts.Add(table.CountAt(e));
             }
         }
 
@@ -222,8 +246,8 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         // Per pair: its count and the head of a linked list of the words that contained it (nodes in two flat int
         // lists; entries may be stale or repeated, every use re-checks the word). Far smaller than a set per pair.
         var pairs = new Dictionary<long, PairState>();
-        var nodeWord = new List<int>();
-        var nodeNext = new List<int>();
+        var nodeWord = new ChunkedInts();
+        var nodeNext = new ChunkedInts();
         for (var w = 0; w < symbols.Count; w++)
         {
             var s = symbols[w];
@@ -247,6 +271,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
 
         var changed = new HashSet<long>();
+        var output = new List<int>(64);
         while (vocab.Count < options.VocabSize && queue.TryDequeue(out var pair, out var priority))
         {
             var current = pairs.GetValueOrDefault(pair).Count;
@@ -282,7 +307,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
                 lastWord = w;
                 var s = symbols[w];
                 var count = counts[w];
-                var output = new List<int>(s.Length);
+                output.Clear();
                 for (var i = 0; i < s.Length; i++)
                 {
                     if (i + 1 < s.Length && s[i] == left && s[i + 1] == right)
@@ -339,7 +364,7 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         }
     }
 
-    private static void Link(ref PairState state, int word, List<int> nodeWord, List<int> nodeNext)
+    private static void Link(ref PairState state, int word, ChunkedInts nodeWord, ChunkedInts nodeNext)
     {
         if (state.Head != 0 && nodeWord[state.Head - 1] == word)
         {
@@ -349,6 +374,32 @@ public sealed class WordPieceTrainer(TextNormalization normalization, int maxCou
         nodeWord.Add(word);
         nodeNext.Add(state.Head);
         state.Head = nodeWord.Count; // 1-based; 0 = empty list
+    }
+
+    /// <summary>
+    /// An append-only int list in 64K-element blocks: the merge's node lists grow to millions of entries, and a List's
+    /// doubling would briefly hold the old and the new array (1.5x the list) at the training's memory peak.
+    /// </summary>
+    private sealed class ChunkedInts
+    {
+        private const int Shift = 16;
+        private const int Mask = (1 << Shift) - 1;
+        private readonly List<int[]> _blocks = [];
+
+        public int Count { get; private set; }
+
+        public int this[int index] => _blocks[index >> Shift][index & Mask];
+
+        public void Add(int value)
+        {
+            if ((Count & Mask) == 0 && (Count >> Shift) == _blocks.Count)
+            {
+                _blocks.Add(new int[1 << Shift]);
+            }
+
+            _blocks[Count >> Shift][Count & Mask] = value;
+            Count++;
+        }
     }
 
     private struct PairState

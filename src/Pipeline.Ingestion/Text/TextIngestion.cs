@@ -158,6 +158,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         else
         {
             (vocabBytes, duplicatePlan) = await TrainVocabularyAsync(sources, options, clock, timings, cancellationToken).ConfigureAwait(false);
+            ReleaseMemory(); // the word counts and merge tables died with the trainer
         }
 
         var encoder = WordPieceEncoder.Load(new MemoryStream(vocabBytes), options.Normalization);
@@ -169,10 +170,10 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         var train = new ShardWriter(container, prefix + "train", encoder.VocabSize, options.TokensPerShard);
         var validation = new ShardWriter(container, prefix + "validation", encoder.VocabSize, options.TokensPerShard);
         long emptyDocuments = 0;
-        var counts = await ForEachDocumentAsync(sources, options, (source, text, hash) =>
+        var counts = await ForEachDocumentAsync(sources, options, (source, text) =>
         {
             // Encoded straight into the shard's flat id buffer: no per-document arrays.
-            var writer = IsValidation(hash, options.ValidationFraction) ? validation : train;
+            var writer = IsValidation(DocumentHash(text), options.ValidationFraction) ? validation : train;
             var tokens = writer.AppendDocument(encoder, text);
             if (tokens == 0)
             {
@@ -257,8 +258,9 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     {
         var trainer = new WordPieceTrainer(options.Normalization, options.MaxCountedWords);
         var plan = new DuplicatePlan();
-        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text.AsSpan()), cancellationToken, record: plan).ConfigureAwait(false);
+        await ForEachDocumentAsync(sources, options, (_, text) => trainer.Add(text.AsSpan()), cancellationToken, record: plan).ConfigureAwait(false);
         timings["countWords"] = clock.Elapsed.TotalSeconds;
+        ReleaseMemory(); // pass 1's dedupe set and read buffers are garbage now; training needs room
         var vocab = trainer.Train(options.Vocabulary);
         timings["trainVocabulary"] = clock.Elapsed.TotalSeconds - timings["countWords"];
         using var vocabStream = new MemoryStream();
@@ -268,17 +270,34 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         return (vocabStream.ToArray(), sources.Any(s => s.Missing || s.Changed) ? null : plan);
     }
 
+    /// <summary>
+    /// A full, compacting collection that hands freed memory back to the OS, between the seal's phases: each phase
+    /// leaves tens of MB of large, dead structures (dedupe set, word counts, merge tables) that the GC would otherwise
+    /// keep committed into the next phase, where the process' peak RSS is made. Tens of milliseconds, twice a seal.
+    /// </summary>
+    private static void ReleaseMemory() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+
     /// <summary>Deterministic split by content: the same document lands in the same split in every version.</summary>
     public static bool IsValidation(ulong documentHash, double fraction) => (documentHash & 0xFFFFF) < fraction * (1 << 20);
 
     /// <summary>FNV-1a 64 over the UTF-16 code units: the document hash used for the split and for dedupe.</summary>
     public static ulong DocumentHash(ReadOnlySpan<char> text)
     {
+        // For c < 256 the high byte's step is a bare multiply ((h ^ 0) * P), so both steps fold into (h ^ c) * P^2:
+        // one multiply per character on Latin-1 text, the same hash.
+        const ulong prime = 1099511628211UL, primeSquared = unchecked(prime * prime);
         var h = 14695981039346656037UL;
         foreach (var c in text)
         {
-            h = (h ^ (byte)c) * 1099511628211UL;
-            h = (h ^ (byte)(c >> 8)) * 1099511628211UL;
+            if (c < 256)
+            {
+                h = (h ^ c) * primeSquared;
+            }
+            else
+            {
+                h = (h ^ (byte)c) * prime;
+                h = (h ^ (byte)(c >> 8)) * prime;
+            }
         }
 
         return h;
@@ -303,10 +322,10 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     }
 
     private async Task<SealCounts> ForEachDocumentAsync(
-        List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string, ulong> onDocument, CancellationToken cancellationToken,
+        List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string> onDocument, CancellationToken cancellationToken,
         DuplicatePlan? record = null, DuplicatePlan? replay = null, Func<CancellationToken, Task>? afterEach = null)
     {
-        var seen = options.DropDuplicateDocuments && replay is null ? new HashSet<ulong>() : null;
+        var seen = options.DropDuplicateDocuments && replay is null ? new UInt64Set() : null;
         long duplicates = 0, bytes = 0, missing = 0, ordinal = -1;
         foreach (var source in sources)
         {
@@ -323,16 +342,16 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
                 foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
                 {
                     ordinal++;
-                    var duplicate = replay is not null ? replay.Ordinals.Contains(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
+                    var duplicate = replay is not null ? replay.IsDuplicate(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
                     if (duplicate)
                     {
-                        record?.Ordinals.Add(ordinal);
+                        record?.Add(ordinal);
                         duplicates++;
                         source.DuplicateDocuments++;
                         continue;
                     }
 
-                    onDocument(source, text, DocumentHash(text));
+                    onDocument(source, text);
                     if (afterEach is not null)
                     {
                         await afterEach(cancellationToken).ConfigureAwait(false);
@@ -497,7 +516,88 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     /// <summary>Pass 1's dedupe decisions: the ordinals (in reading order over all sources) of the documents dropped.</summary>
     private sealed class DuplicatePlan
     {
-        public HashSet<long> Ordinals { get; } = [];
+        private readonly List<long> _ordinals = [];
+        private int _next;
+
+        /// <summary>Records a dropped ordinal (pass 1 reads in order, so the list is sorted).</summary>
+        public void Add(long ordinal) => _ordinals.Add(ordinal);
+
+        /// <summary>Asked once per ordinal, in increasing order (pass 2 reads in the same order).</summary>
+        public bool IsDuplicate(long ordinal)
+        {
+            if (_next < _ordinals.Count && _ordinals[_next] == ordinal)
+            {
+                _next++;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A set of 64-bit keys in one flat open-addressing array (8 bytes a slot, at most 3/4 full): about a third of
+    /// HashSet&lt;ulong&gt;'s memory for the dedupe keys of millions of documents.
+    /// </summary>
+    private sealed class UInt64Set
+    {
+        private ulong[] _slots = new ulong[1 << 16];
+        private int _count;
+        private bool _hasZero;
+
+        /// <summary>False when the key was already present.</summary>
+        public bool Add(ulong key)
+        {
+            if (key == 0)
+            {
+                var had = _hasZero;
+                _hasZero = true;
+                return !had;
+            }
+
+            if ((_count + 1) * 4L > _slots.Length * 3L)
+            {
+                var old = _slots;
+                _slots = new ulong[old.Length * 2];
+                foreach (var k in old)
+                {
+                    if (k != 0)
+                    {
+                        Insert(k);
+                    }
+                }
+            }
+
+            if (!Insert(key))
+            {
+                return false;
+            }
+
+            _count++;
+            return true;
+        }
+
+        private bool Insert(ulong key)
+        {
+            var mask = _slots.Length - 1;
+            var i = (int)((key * 0x9E3779B97F4A7C15UL) >> 33) & mask;
+            while (true)
+            {
+                var k = _slots[i];
+                if (k == key)
+                {
+                    return false;
+                }
+
+                if (k == 0)
+                {
+                    _slots[i] = key;
+                    return true;
+                }
+
+                i = (i + 1) & mask;
+            }
+        }
     }
 
     private sealed class AcceptedSource(string source, string sha256)
@@ -528,6 +628,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     {
         private readonly List<int> _ids = new(Math.Min(tokensPerShard, 1 << 22) + 1024);
         private readonly List<long> _ends = [];
+        private MemoryStream? _buffer; // reused shard after shard (the upload reads it before the next one is written)
 
         public List<ShardInfo> Shards { get; } = [];
 
@@ -570,7 +671,8 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         private async Task WriteAsync(CancellationToken cancellationToken)
         {
             int tokens = _ids.Count, documents = _ends.Count;
-            using var stream = new MemoryStream((int)Math.Min(int.MaxValue, TokenShard.HeaderSize + ((long)tokens * TokenShard.BytesPerToken(vocabSize)) + ((documents + 1) * 8L)));
+            var stream = _buffer ??= new MemoryStream((int)Math.Min(int.MaxValue, TokenShard.HeaderSize + ((long)tokens * TokenShard.BytesPerToken(vocabSize)) + ((documents + 1) * 8L)));
+            stream.SetLength(0);
             TokenShard.Write(stream, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ends), vocabSize);
             var name = $"{stem}-{Shards.Count:D5}.tok";
             var sha = Convert.ToHexStringLower(SHA256.HashData(stream.GetBuffer().AsSpan(0, (int)stream.Length)));

@@ -105,4 +105,48 @@ public class TextNormalizerTests
             Assert.Equal(expected, new string(TextNormalizer.Default.Normalize(text.AsSpan(), ref scratch)));
         }
     }
+
+    /// <summary>WordScanner (one fused pass) gives exactly the words of NextWord over the normalised text, with their hashes.</summary>
+    [Fact]
+    public void WordScannerEqualsNormaliseThenSplit()
+    {
+        string[] pieces = ["Hello", "WORLD", "Café", "e\u0301", "ﬁ", "ＡＢ", "\u00A0", "zero\u200Bwidth", "\u00AD", "\u0007", "中国", "😀",
+            "(¶12)", "İstanbul", "don't", "$+=", "a,b.c", "X\u0001Y", "\u007F", "ab-CD", "\uFFFD", "[MASK]", "9th", "é"];
+        string[] separators = [" ", "\n", "\t", "\r\n", "  ", "", "\u00A0", "\u3000"];
+        var rng = new Random(11);
+        char[]? scratch = null, scanScratch = null;
+        foreach (var normalization in new[] { TextNormalization.Default, new TextNormalization { Lowercase = false, StripAccents = false } })
+        {
+            var normalizer = new TextNormalizer(normalization);
+            for (var k = 0; k < 2000; k++)
+            {
+                var sb = new System.Text.StringBuilder();
+                for (var j = rng.Next(1, 14); j > 0; j--)
+                {
+                    sb.Append(separators[rng.Next(separators.Length)]).Append(pieces[rng.Next(pieces.Length)]);
+                }
+
+                var text = sb.ToString();
+                var normalized = normalizer.Normalize(text.AsSpan(), ref scratch).ToString();
+                var expected = new List<string>();
+                var pos = 0;
+                while (BertPreTokenizer.NextWord(normalized, ref pos, out var start, out var length))
+                {
+                    expected.Add(normalized.Substring(start, length));
+                }
+
+                var sink = new CollectSink { Words = [] };
+                WordScanner.Scan(normalizer, text, ref scanScratch, ref sink);
+                Assert.Equal(expected, sink.Words.Select(w => w.Word));
+                Assert.All(sink.Words, w => Assert.Equal(WordHash.Of(w.Word), w.Hash));
+            }
+        }
+    }
+
+    private struct CollectSink : IWordSink
+    {
+        public List<(string Word, int Hash)> Words;
+
+        public readonly void OnWord(ReadOnlySpan<char> word, int hash) => Words.Add((word.ToString(), hash));
+    }
 }

@@ -153,4 +153,27 @@ public class TextDocumentReaderTests
         Assert.All(docs, d => Assert.True(d.Length <= 5_000));
         Assert.Equal(6 * 40_000, docs.Sum(d => d.Count(char.IsLetter)));
     }
+
+    /// <summary>The split hash is FNV-1a 64 over each character's two bytes (low, high), whatever shortcut computes it.</summary>
+    [Fact]
+    public void Document_hash_is_fnv1a_over_utf16_bytes()
+    {
+        static ulong Reference(string text)
+        {
+            var h = 14695981039346656037UL;
+            foreach (var b in System.Text.Encoding.Unicode.GetBytes(text))
+            {
+                h = (h ^ b) * 1099511628211UL;
+            }
+
+            return h;
+        }
+
+        var rng = new Random(3);
+        string[] samples = ["", "a", "Hello, World", "caf\u00e9 \u00ff\u0100", "\u4e2d\u6587 \ud83d\ude00", "(\u00b612)"];
+        foreach (var text in samples.Concat(Enumerable.Range(0, 200).Select(_ => new string([.. Enumerable.Range(0, rng.Next(0, 40)).Select(_ => (char)(rng.Next(3) == 0 ? rng.Next(0, 0x3000) : rng.Next(32, 127)))]))))
+        {
+            Assert.Equal(Reference(text), TextIngestion.DocumentHash(text));
+        }
+    }
 }
