@@ -77,9 +77,15 @@ public sealed class MlmTrainer : IObjectiveTrainer
 
         var step = state.Step;
         var stoppedByTime = false;
+        // Budgeted training: the share of this launch's wall-clock budget used so far, added to what earlier launches used.
+        var started = DateTimeOffset.UtcNow;
+        var timeAtStart = state.TimeProgress;
+        Func<double>? timeProgress = settings.ScheduleByTime && ctx.Deadline is { } deadline && deadline > started
+            ? () => timeAtStart + ((DateTimeOffset.UtcNow - started) / (deadline - started))
+            : null;
         var lastEvalStep = -1L;
         var parameters = model.parameters().ToArray();
-        log.Info("mlm training", new { from = step, to = opt.Steps, opt.BatchSize, opt.GradientAccumulation, opt.LearningRate, noDecay = optimizer.NoDecay.Count() });
+        log.Info("mlm training", new { from = step, to = opt.Steps, opt.BatchSize, opt.GradientAccumulation, opt.LearningRate, opt.Schedule, scheduleByTime = timeProgress is not null, noDecay = optimizer.NoDecay.Count() });
         while (step < opt.Steps)
         {
             ct.ThrowIfCancellationRequested();
@@ -91,7 +97,12 @@ public sealed class MlmTrainer : IObjectiveTrainer
             }
 
             step++;
-            var lr = schedule.At(step);
+            if (timeProgress is not null)
+            {
+                state.TimeProgress = Math.Max(state.TimeProgress, timeProgress());
+            }
+
+            var lr = schedule.At(step, state.TimeProgress);
             var trainLoss = TrainStep(model, optimizer, parameters, train, collator, masking, opt, lr, ctx.Device);
             state.TrainLoss.Add(new LossPoint(step, trainLoss));
             ctx.Progress.Report(step, opt.Steps, trainLoss);
@@ -450,6 +461,9 @@ public sealed class MlmTrainingState
     public int Cursor { get; set; }
 
     public ulong MaskingRandom { get; set; }
+
+    /// <summary>Share of the wall-clock budget used by the launches so far (the time-based schedule); 0 without a limit.</summary>
+    public double TimeProgress { get; set; }
 
     public List<LossPoint> TrainLoss { get; set; } = [];
 

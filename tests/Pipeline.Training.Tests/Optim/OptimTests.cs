@@ -77,4 +77,17 @@ public class OptimTests
         Assert.Equal(7.5e-4, linear.At(35), 12);
         Assert.Throws<ArgumentException>(() => (cosine with { Decay = "step" }).At(50));
     }
+
+    [Fact]
+    public void A_budgeted_schedule_decays_by_whichever_runs_out_first_the_steps_or_the_time()
+    {
+        var linear = new LearningRateSchedule(1e-3, 10, 1010, "linear");
+        // Time behind the steps: the steps govern.
+        Assert.Equal(linear.At(510), linear.At(510, 0.2), 12);
+        // Time ahead of the steps (a busy machine or a step cap set high): the decay follows the clock to zero.
+        Assert.Equal(2.5e-4, linear.At(110, 0.75), 12);
+        Assert.Equal(0, linear.At(110, 1.0), 12);
+        // Warmup stays by steps.
+        Assert.Equal(5e-4, linear.At(5, 0.9), 12);
+    }
 }
