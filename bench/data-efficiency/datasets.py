@@ -8,6 +8,9 @@
   fmnist <out> [--train N] [--test N]
       labeled/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz + labels.txt: a class-balanced
       subset (all of it without --train/--test).
+  fmnist <out> --train N --test N --unlabeled M
+      also unlabeled/fashion-mnist/images-idx3-ubyte.gz: M training images outside the labelled subset, images
+      only (no labels file is written: this is the unlabelled pool for pretraining).
 
 Deterministic: fixed seeds, sorted inputs. Needs wordnet-base and dataset-fashion-mnist (apt).
 """
@@ -126,7 +129,14 @@ def balanced(labels, count, seed):
     return sorted(chosen)
 
 
-def fmnist(out, train, test):
+def write_images(images_path, images, shape):
+    with gzip.GzipFile(images_path, "wb", mtime=0) as f:
+        f.write(struct.pack(">IIII", 0x803, len(images), shape[0], shape[1]))
+        for image in images:
+            f.write(image)
+
+
+def fmnist(out, train, test, unlabeled=None):
     labeled = os.path.join(out, "labeled", "fashion-mnist")
     os.makedirs(labeled, exist_ok=True)
     for split, source, count, seed in (("train", "train", train, 1), ("t10k", "t10k", test, 2)):
@@ -136,6 +146,15 @@ def fmnist(out, train, test):
         write_idx(os.path.join(labeled, f"{split}-images-idx3-ubyte.gz"), os.path.join(labeled, f"{split}-labels-idx1-ubyte.gz"),
                   [images[i] for i in keep], [labels[i] for i in keep], shape)
         print(f"fashion-mnist {split}: {len(keep)} images")
+        if split == "train" and unlabeled:
+            # A uniform random draw (no labels consulted) from the training images the labelled subset left out.
+            taken = set(keep)
+            rest = [i for i in range(len(images)) if i not in taken]
+            pool = sorted(random.Random(3).sample(rest, unlabeled))
+            folder = os.path.join(out, "unlabeled", "fashion-mnist")
+            os.makedirs(folder, exist_ok=True)
+            write_images(os.path.join(folder, "images-idx3-ubyte.gz"), [images[i] for i in pool], shape)
+            print(f"fashion-mnist unlabeled: {len(pool)} images")
     with open(os.path.join(labeled, "labels.txt"), "w") as f:
         f.write("\n".join(FMNIST_CLASSES) + "\n")
 
@@ -152,11 +171,12 @@ def main():
     f.add_argument("out")
     f.add_argument("--train", type=int)
     f.add_argument("--test", type=int)
+    f.add_argument("--unlabeled", type=int)
     args = parser.parse_args()
     if args.command == "wordnet":
         wordnet(args.out, args.train_per_class, args.test_per_class, args.unlabeled)
     else:
-        fmnist(args.out, args.train, args.test)
+        fmnist(args.out, args.train, args.test, args.unlabeled)
 
 
 if __name__ == "__main__":

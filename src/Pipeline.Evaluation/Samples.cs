@@ -2,7 +2,7 @@ namespace Pipeline.Evaluation;
 
 /// <summary>
 /// The small real samples shipped with the evaluation library (copied next to every app that references it):
-/// labelled tasks for the data-efficiency report and an unlabelled text corpus for the demo's pretraining.
+/// labelled tasks for the data-efficiency report and the unlabelled text corpus and image pool for the demo's pretraining.
 /// Licences and attributions: Samples/NOTICE.md (WordNet 3.0 licence, Fashion-MNIST MIT).
 /// </summary>
 public static class Samples
@@ -15,6 +15,12 @@ public static class Samples
 
     /// <summary>Unlabelled text dataset name (unlabeled/{WordNetCorpus}/glosses.txt).</summary>
     public const string WordNetCorpus = "wordnet-glosses";
+
+    /// <summary>Unlabelled image pool (unlabeled/{FashionMnistPool}/{FashionMnistPoolFile}): 1,000 Fashion-MNIST training
+    /// images outside the labelled subset, images only (no labels file ships with them).</summary>
+    public const string FashionMnistPool = "fashion-mnist";
+
+    public const string FashionMnistPoolFile = "images-idx3-ubyte.gz";
 
     /// <summary>The Samples folder next to the running app (or null when it was not deployed with it).</summary>
     public static string? Root =>

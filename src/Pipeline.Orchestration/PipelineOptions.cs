@@ -42,6 +42,16 @@ public sealed record PipelineOptions
     /// <summary>Label budgets of the downstream evaluation on labeled/{dataset}/ ("1%", "10%", "all", "50/class").</summary>
     public IReadOnlyList<string> EvaluationBudgets { get; init; } = ["1%", "10%"];
 
+    /// <summary>
+    /// Label budgets for image datasets; null: <see cref="EvaluationBudgets"/>. Image pools are larger and a pixel probe
+    /// has hundreds of inputs, so a whole-pool budget that is cheap for a small text set can cost minutes there.
+    /// </summary>
+    public IReadOnlyList<string>? ImageEvaluationBudgets { get; init; }
+
+    /// <summary>The label budgets for a dataset of this kind ("text" or "image").</summary>
+    public IReadOnlyList<string> EvaluationBudgetsFor(string kind) =>
+        kind == "image" && ImageEvaluationBudgets is { Count: > 0 } image ? image : EvaluationBudgets;
+
     /// <summary>Seeded label draws per budget in the downstream evaluation.</summary>
     public int EvaluationDraws { get; init; } = 3;
 

@@ -51,7 +51,7 @@ public sealed class LabeledSetEvaluator(BlobServiceClient blobs, PipelineOptions
             }
 
             var data = await LabeledDataLoader.DownloadAsync(blobs, task, Path.Combine(work, "labeled"), cancellationToken).ConfigureAwait(false);
-            var evaluation = await Task.Run(() => new DataEfficiencyEvaluator(new DataEfficiencyOptions { Budgets = options.EvaluationBudgets, Draws = options.EvaluationDraws }).Evaluate(data, modelDir), cancellationToken)
+            var evaluation = await Task.Run(() => new DataEfficiencyEvaluator(new DataEfficiencyOptions { Budgets = options.EvaluationBudgetsFor(job.Dataset.Kind), Draws = options.EvaluationDraws }).Evaluate(data, modelDir), cancellationToken)
                 .ConfigureAwait(false);
             var outDir = Path.Combine(work, "out");
             Directory.CreateDirectory(outDir);

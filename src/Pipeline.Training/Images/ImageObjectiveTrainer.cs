@@ -35,6 +35,13 @@ public sealed class ImageObjectiveTrainer(string objective) : IObjectiveTrainer
         using var trainer = new ImagePretrainer(objective, settings, ctx.Spec.Optimization, preprocessing, ctx.Device);
         var checkpointFolder = Path.Combine(ctx.WorkFolder, "checkpoints");
         var restoreFolder = Path.Combine(ctx.WorkFolder, "restore");
+        // The checkpoint store is the only record of progress. The scratch folder may hold checkpoints of another job
+        // with the same run and job ids (a fresh storage account, a new demo), which must never be resumed.
+        foreach (var stale in new[] { checkpointFolder, restoreFolder }.Where(Directory.Exists))
+        {
+            Directory.Delete(stale, recursive: true);
+        }
+
         var restored = await ctx.Checkpoints.RestoreLatestAsync(restoreFolder, ct).ConfigureAwait(false);
         if (restored is { } step)
         {

@@ -46,6 +46,14 @@ public sealed class SampleDataTests
         Assert.Contains("Zalando SE", notice);
         var corpus = File.ReadAllLines(Path.Combine(Pipeline.Evaluation.Samples.Unlabeled(Pipeline.Evaluation.Samples.WordNetCorpus), "glosses.txt"));
         Assert.Empty(corpus.Intersect(glosses.Test.Texts!));
+
+        // The demo's unlabelled image pool: images only (no labels file beside it), none of them a labelled image.
+        var poolFolder = Pipeline.Evaluation.Samples.Unlabeled(Pipeline.Evaluation.Samples.FashionMnistPool);
+        Assert.Equal([Pipeline.Evaluation.Samples.FashionMnistPoolFile], Directory.GetFiles(poolFolder).Select(Path.GetFileName));
+        var (rows, cols, pool) = Pipeline.Ingestion.Images.IdxImages.Read(Path.Combine(poolFolder, Pipeline.Evaluation.Samples.FashionMnistPoolFile));
+        Assert.Equal((28, 28, 1000), (rows, cols, pool.Count));
+        var labeled = images.Train.Images!.Concat(images.Test.Images!).Select(Convert.ToHexString).ToHashSet();
+        Assert.DoesNotContain(pool, p => labeled.Contains(Convert.ToHexString(p)));
     }
 }
 

@@ -109,6 +109,37 @@ public class ImageJobTests
         Assert.Contains(File.ReadLines(temp.Combine("work", "outputs", "logs.jsonl")), l => l.Contains("knn monitoring skipped", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_job_on_fresh_storage_never_resumes_from_checkpoints_left_in_a_reused_work_folder()
+    {
+        // The local launcher's trainers share a scratch folder per spec path, and run ids repeat across storage accounts
+        // (pretrain-{dataset}-1 in every fresh demo): only the job's checkpoint store may say where training resumes.
+        using var temp = new TempDirectory();
+        var work = temp.Combine("work");
+        async Task<JobResult> RunAsync(string storageFolder, int steps)
+        {
+            var storage = new LocalJobStorage(temp.Combine(storageFolder));
+            var spec = new JobSpec
+            {
+                RunId = "run1", JobId = "simclr", Objective = Objectives.SimClr, DatasetManifest = WriteDataset(storage, "tiny", "v1").ToString(), Export = false,
+                Settings = JsonSerializer.SerializeToElement(TinyImages.Settings(), PipelineJson.Options),
+                Optimization = TinyImages.Optimization(steps, checkpointEvery: 2),
+            };
+            var specFile = temp.Combine($"{storageFolder}.json");
+            File.WriteAllText(specFile, JsonSerializer.Serialize(spec, PipelineJson.Options));
+            return await JobRunner.RunAsync(new JobRunOptions { Spec = specFile, Storage = storage, WorkFolder = work }, CancellationToken.None);
+        }
+
+        var first = await RunAsync("storage-a", steps: 6);
+        var second = await RunAsync("storage-b", steps: 4);
+
+        Assert.True(first.Status == JobResult.Statuses.Succeeded, first.Error);
+        Assert.True(second.Status == JobResult.Statuses.Succeeded, second.Error);
+        Assert.Equal(6, first.Steps);
+        Assert.Equal(4, second.Steps); // resumed from the stale step-6 scratch checkpoint it would report 6
+        Assert.DoesNotContain(File.ReadLines(Path.Combine(work, "outputs", "logs.jsonl")), l => l.Contains("resumed", StringComparison.Ordinal));
+    }
+
     /// <summary>labeled/{task}/ as MNIST-format idx files (train + t10k images and labels), bars labelled by orientation.</summary>
     private static void WriteLabeledIdx(LocalJobStorage storage, string task)
     {
