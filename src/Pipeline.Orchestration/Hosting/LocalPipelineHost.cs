@@ -233,7 +233,7 @@ public sealed class LocalPipelineHost : IAsyncDisposable
         }
 
         // Work items in flight finish while the worker is still connected; none is left locked in its queue (where it
-        // would stay invisible for the backend's 5-minute visibility timeout and stall a restarted host).
+        // would stay invisible for ControlQueueVisibilityTimeout and stall a restarted host).
         if (!await _engine.DrainAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false))
         {
             _web.Services.GetRequiredService<ILogger<LocalPipelineHost>>().LogWarning(

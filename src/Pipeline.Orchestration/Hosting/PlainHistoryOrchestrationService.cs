@@ -10,7 +10,7 @@ namespace Pipeline.Orchestration.Hosting;
 /// fields (the row then lacks EventType and the parent can never replay). Before a work item is committed, such
 /// events are swapped for the plain DurableTask.Core type; everything else passes through.
 /// It also lets the local host stop gracefully: <see cref="DrainAsync"/> stops handing out work items and waits for
-/// the ones in flight, so none is left locked (invisible in its queue for the 5-minute visibility timeout) when the
+/// the ones in flight, so none is left locked (invisible in its queue until the visibility timeout) when the
 /// worker goes away, and a host restarted on the same task hub continues at once.
 /// </summary>
 public sealed class PlainHistoryOrchestrationService(IOrchestrationService inner) : IOrchestrationService
