@@ -88,6 +88,7 @@ internal static class QualityBench
         settings = settings with { Model = model, Augmentation = augmentation, Temperature = D("SC_TEMP", settings.Temperature) };
         optimization = optimization with
         {
+            Steps = (int)D("SC_STEPS", optimization.Steps),
             LearningRate = D("SC_LR", optimization.LearningRate),
             WeightDecay = D("SC_WD", optimization.WeightDecay),
             LogEvery = 100,
