@@ -49,8 +49,8 @@ public static class DemoCommand
         var data = new Option<string?>("--data") { Description = "Folder for Azurite's data and trainer logs (default: a fresh temporary folder)." };
         var part = new Option<string>("--part") { Description = "Which half to run: both, text or image.", DefaultValueFactory = _ => "both" };
         part.AcceptOnlyFromAmong("both", "text", "image");
-        var steps = new Option<int>("--steps") { Description = "MLM training steps (at most; --train-minutes may stop it first).", DefaultValueFactory = _ => 400 };
-        var minutes = new Option<double>("--train-minutes") { Description = "Wall-clock limit of the MLM training job.", DefaultValueFactory = _ => 2.5 };
+        var steps = new Option<int>("--steps") { Description = "Cap on MLM training steps (the job normally runs for --train-minutes, its learning rate decaying over that budget).", DefaultValueFactory = _ => 100_000 };
+        var minutes = new Option<double>("--train-minutes") { Description = "Wall-clock budget of the MLM training job (its learning rate decays over it).", DefaultValueFactory = _ => 2.5 };
         var imageMinutes = new Option<double>("--image-minutes") { Description = "Wall-clock budget of the SimCLR training job (its learning rate decays over it).", DefaultValueFactory = _ => 2.0 };
         var imageCount = new Option<int>("--images") { Description = "Unlabelled images to upload from the shipped pool (each upload is one IngestBlob orchestration).", DefaultValueFactory = _ => DefaultImages };
         var threads = new Option<int>("--threads") { Description = "libtorch threads in the trainer.", DefaultValueFactory = _ => 2 };

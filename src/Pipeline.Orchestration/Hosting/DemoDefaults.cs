@@ -89,27 +89,30 @@ public static class DemoDefaults
     };
 
     /// <summary>
-    /// The demo's MLM job on the WordNet gloss sample: a small encoder, short sequences (glosses are short), a constant
-    /// learning rate after warm-up, stopped by <paramref name="steps"/> or <paramref name="maxMinutes"/>, whichever
-    /// comes first. Sentence embeddings are the masked mean of the last layer.
+    /// The demo's MLM job on the WordNet gloss sample: a small encoder, short sequences (glosses are short), and the
+    /// recipe of bench/mlm-quality and bench/data-efficiency (AdamW beta2 0.98, 20% masking, linear decay over the
+    /// wall-clock budget <paramref name="maxMinutes"/>; <paramref name="steps"/> is only a cap), with a higher peak
+    /// learning rate (1e-3) and a shorter warm-up (50 steps) for the short budget. Dropout stays at 0.1: the sample is
+    /// small (about 6,000 glosses) and the job sees it many times. Sentence embeddings are the masked means of the
+    /// embedding layer and of the last layer, side by side.
     /// </summary>
-    public static TrainingConfig GlossMlm(int steps = 400, double maxMinutes = 2.5, int threads = 2) => new()
+    public static TrainingConfig GlossMlm(int steps = 100_000, double maxMinutes = 2.5, int threads = 2) => new()
     {
         Name = "gloss",
         Objective = Objectives.Mlm,
-        TextModel = new TextEncoderConfig { Hidden = 128, Layers = 2, Heads = 4, Intermediate = 256, MaxPositions = 64, Dropout = 0.1, AttentionDropout = 0.1, Pooling = TextPooling.MeanFirstLast },
+        TextModel = new TextEncoderConfig { Hidden = 128, Layers = 2, Heads = 4, Intermediate = 512, MaxPositions = 64, Dropout = 0.1, AttentionDropout = 0.1, Pooling = TextPooling.MeanFirstLast },
         Optimization = new OptimizationOptions
         {
-            Steps = steps, BatchSize = 32, LearningRate = 2e-3, WarmupSteps = 30, Schedule = "constant", WeightDecay = 0.01,
+            Steps = steps, BatchSize = 32, LearningRate = 1e-3, Beta2 = 0.98, WarmupSteps = 50, Schedule = "linear", WeightDecay = 0.01,
             CheckpointEvery = 200, EvalEvery = 200, LogEvery = 20,
         },
-        Settings = JsonSerializer.SerializeToElement(new { sequenceLength = 48, validationBatches = 4, maxMinutes }),
+        Settings = JsonSerializer.SerializeToElement(new { sequenceLength = 48, validationBatches = 4, maxMinutes, masking = new { maskProbability = 0.2 } }),
         Threads = threads,
         Device = "cpu",
     };
 
     /// <summary>The demo's orchestration: the gloss MLM job, and the downstream evaluation at 1%, 10% and all labels.</summary>
-    public static PipelineOptions GlossPipeline(int steps = 400, double maxMinutes = 2.5, int threads = 2) => new()
+    public static PipelineOptions GlossPipeline(int steps = 100_000, double maxMinutes = 2.5, int threads = 2) => new()
     {
         TextSeal = GlossSeal,
         TextSweep = [GlossMlm(steps, maxMinutes, threads)],
@@ -159,7 +162,7 @@ public static class DemoDefaults
     /// 1%, 10% and all labels of the gloss sample, and 1%, 5% and 10% of the 2,000 labelled images (20, 100, 200 labels;
     /// all 2,000 would cost the pixel probe minutes on two cores).
     /// </summary>
-    public static PipelineOptions SamplesPipeline(int textSteps = 400, double textMinutes = 2.5, double imageMinutes = 2.0, int threads = 2) =>
+    public static PipelineOptions SamplesPipeline(int textSteps = 100_000, double textMinutes = 2.5, double imageMinutes = 2.0, int threads = 2) =>
         GlossPipeline(textSteps, textMinutes, threads) with
         {
             ImageSweep = [FashionMnistSimClr(imageMinutes, threads)],
