@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,9 +15,6 @@ namespace Pipeline.Training.Models.Text;
 /// </summary>
 public static class MaskDropout
 {
-    [ThreadStatic]
-    private static Dictionary<long, float[]>? _buffers;
-
     /// <summary>residual + dropout(x) in one op (addcmul with the mask): the residual connections' form.</summary>
     public static Tensor AddTo(Tensor residual, Tensor x, double p, bool training)
     {
@@ -54,17 +52,17 @@ public static class MaskDropout
             seed = unchecked((ulong)drawn.item<long>());
         }
 
-        var n = x.numel();
-        _buffers ??= [];
-        if (!_buffers.TryGetValue(n, out var buffer))
-        {
-            buffer = new float[n];
-            _buffers[n] = buffer;
-        }
-
-        Fill(buffer, seed, p);
-        return tensor(buffer, x.shape); // copies the buffer
+        // Written straight into the tensor's own (contiguous) memory: no managed buffer and no copy.
+        var mask = empty(x.shape, ScalarType.Float32);
+        Fill(FloatSpan(mask), seed, p);
+        return mask;
     }
+
+    private static unsafe Span<float> FloatSpan(Tensor contiguous) =>
+        new((void*)THSTensor_data(contiguous.Handle), checked((int)contiguous.numel()));
+
+    [DllImport("LibTorchSharp")]
+    private static extern IntPtr THSTensor_data(IntPtr handle);
 
     /// <summary>Writes 0 (dropped) or 1/(1-p) (kept) per element from a SplitMix64 stream, four 16-bit draws per word.</summary>
     internal static void Fill(Span<float> mask, ulong seed, double p)
