@@ -32,7 +32,20 @@ public sealed class TextEmbeddings : nn.Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        var x = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
+        Tensor x;
+        if (tokenTypeIds.numel() > 0 && tokenTypeIds.max().item<long>() == 0)
+        {
+            // Single-segment input (every MLM batch): the token-type term is row 0 for every token, so it joins the
+            // [1, seq, hidden] position term before the one broadcast add, instead of a [batch, seq, hidden] lookup,
+            // an extra add and a scatter-add in backward.
+            var positionAndType = position_embeddings.forward(positions) + token_type_embeddings.weight!.select(0, 0);
+            x = word_embeddings.forward(inputIds) + positionAndType;
+        }
+        else
+        {
+            x = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
+        }
+
         if (layer_norm is not null)
         {
             x = layer_norm.forward(x);
