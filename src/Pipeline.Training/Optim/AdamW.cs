@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -147,6 +148,7 @@ public sealed class AdamW : IDisposable
     private readonly record struct Update(float Clip, float Decay, float Beta1, float OneMinusBeta1, float Beta2, float OneMinusBeta2, float InverseBc2Sqrt, float Epsilon, float StepSize);
 
     /// <summary>p = p*decay; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g; p += step * m / (sqrt(v)/bc2 + eps), with g = clip * grad.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot every step: optimised code from the first call, no tier-0 phase
     private static void Apply(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Update u)
     {
         var i = 0;
@@ -180,6 +182,7 @@ public sealed class AdamW : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot every step: optimised code from the first call, no tier-0 phase
     private static double SumOfSquares(ReadOnlySpan<float> x)
     {
         double total = 0;
