@@ -71,6 +71,7 @@ public static class JobRunner
             var manifest = await DownloadDatasetAsync(storage, spec, datasetFolder, log, ct).ConfigureAwait(false);
 
             TrainingDevice.ApplyThreads(spec.Threads);
+            NativeAllocator.ConfigureForTraining();
             var device = TrainingDevice.Select(spec.Device);
             var settings = JobSettings.From(spec.Settings);
             var checkpoints = CheckpointStore.ForJob(storage, spec.RunId, spec.JobId);

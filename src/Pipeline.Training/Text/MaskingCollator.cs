@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Pipeline.Training.Jobs;
 
 namespace Pipeline.Training.Text;
@@ -62,6 +63,7 @@ public sealed class MaskingCollator
 
     /// <param name="ids">[batch * length] token ids (with [CLS]/[SEP]/[PAD]).</param>
     /// <param name="attentionMask">[batch * length] 1 for real tokens, 0 for padding.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot every step: optimised code from the first call, no tier-0 phase
     public MaskedBatch Apply(long[] ids, long[] attentionMask, int batch, int length, JobRandom random)
     {
         var inputs = (long[])ids.Clone();

@@ -22,6 +22,9 @@ namespace Pipeline.Training.Text;
 /// </summary>
 public sealed class MlmTrainer : IObjectiveTrainer
 {
+    // Training reuses its step's tensor memory only if glibc keeps it (see NativeAllocator).
+    static MlmTrainer() => NativeAllocator.ConfigureForTraining();
+
     public string Objective => Objectives.Mlm;
 
     /// <summary>The export step (ONNX + parity by default).</summary>
@@ -84,7 +87,6 @@ public sealed class MlmTrainer : IObjectiveTrainer
             ? () => timeAtStart + ((DateTimeOffset.UtcNow - started) / (deadline - started))
             : null;
         var lastEvalStep = -1L;
-        var parameters = model.parameters().ToArray();
         log.Info("mlm training", new { from = step, to = opt.Steps, opt.BatchSize, opt.GradientAccumulation, opt.LearningRate, opt.Schedule, scheduleByTime = timeProgress is not null, noDecay = optimizer.NoDecay.Count() });
         while (step < opt.Steps)
         {
@@ -103,7 +105,7 @@ public sealed class MlmTrainer : IObjectiveTrainer
             }
 
             var lr = schedule.At(step, state.TimeProgress);
-            var trainLoss = TrainStep(model, optimizer, parameters, train, collator, masking, opt, lr, ctx.Device);
+            var trainLoss = TrainStep(model, optimizer, train, collator, masking, opt, lr, ctx.Device);
             state.TrainLoss.Add(new LossPoint(step, trainLoss));
             ctx.Progress.Report(step, opt.Steps, trainLoss);
             if (step % Math.Max(1, opt.LogEvery) == 0 || step == 1)
@@ -220,7 +222,7 @@ public sealed class MlmTrainer : IObjectiveTrainer
     /// mask -> forward -> loss on the chosen positions -> backward; then clip, AdamW at <paramref name="learningRate"/>,
     /// zero the gradients. Returns the mean training loss of the micro-batches.
     /// </summary>
-    public static double TrainStep(MaskedLanguageModel model, AdamW optimizer, IList<TorchSharp.Modules.Parameter> parameters, TokenSequenceLoader train,
+    public static double TrainStep(MaskedLanguageModel model, AdamW optimizer, TokenSequenceLoader train,
         MaskingCollator collator, JobRandom masking, OptimizationOptions opt, double learningRate, Device device)
     {
         model.train();
@@ -235,12 +237,8 @@ public sealed class MlmTrainer : IObjectiveTrainer
             lossSum += loss.item<float>();
         }
 
-        if (opt.GradientClip > 0)
-        {
-            nn.utils.clip_grad_norm_(parameters, opt.GradientClip);
-        }
-
-        optimizer.Step(learningRate);
+        // Clip (as nn.utils.clip_grad_norm_) and AdamW in one pass per parameter on the CPU (see AdamW.Step).
+        optimizer.Step(learningRate, maxGradNorm: opt.GradientClip);
         optimizer.ZeroGrad();
         return lossSum / opt.GradientAccumulation;
     }

@@ -34,6 +34,42 @@ public class MaskDropoutTests
         Assert.NotEqual(0f, (a - b).abs().max().item<float>());
     }
 
+    [Theory]
+    [InlineData(1003, 0.1)] // a vectorised body and a scalar tail
+    [InlineData(7, 0.5)]
+    [InlineData(64, 0.999999)] // threshold 65536: nothing kept
+    public void The_mask_is_the_documented_SplitMix64_stream_element_for_element(int n, double p)
+    {
+        torch.manual_seed(21);
+        ulong seed;
+        using (var drawn = randint(long.MinValue, long.MaxValue, [1], ScalarType.Int64))
+        {
+            seed = unchecked((ulong)drawn.item<long>());
+        }
+
+        torch.manual_seed(21);
+        using var x = ones(n);
+        using var y = MaskDropout.Apply(x, p, training: true);
+        var actual = y.data<float>().ToArray();
+        var threshold = (uint)Math.Round(p * 65536.0);
+        var keep = (float)(1.0 / (1.0 - p));
+        var state = seed;
+        ulong word = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (i % 4 == 0)
+            {
+                var z = state += 0x9E3779B97F4A7C15UL;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                word = z ^ (z >> 31);
+            }
+
+            var expected = (uint)((word >> (16 * (i % 4))) & 0xFFFF) >= threshold ? keep : 0f;
+            Assert.Equal(expected, actual[i]);
+        }
+    }
+
     [Fact]
     public void AddTo_is_the_residual_plus_the_same_dropout()
     {

@@ -31,6 +31,7 @@ public class OptimTests
 
             adam.Step(0.01);
             adam.ZeroGrad();
+            Assert.Null(ours.weight!.grad); // set to none: the next backward hands over its gradient as is
             using (var loss = nn.functional.mse_loss(theirs.forward(x), y))
             {
                 loss.backward();
@@ -43,6 +44,50 @@ public class OptimTests
         var diff = (ours.weight! - theirs.weight!).abs().max().item<float>();
         Assert.True(diff < 1e-6f, $"max |ours - torch| = {diff}");
         Assert.True((ours.weight! - start).abs().max().item<float>() > 1e-3f, "the weights should have moved");
+    }
+
+    [Fact]
+    public void AdamW_with_a_gradient_clip_matches_clip_grad_norm_then_torch_optim_AdamW()
+    {
+        // Two weight matrices (one global norm over both) and a max norm small enough that every step clips.
+        torch.manual_seed(12);
+        using var ours1 = nn.Linear(6, 5, hasBias: false);
+        using var ours2 = nn.Linear(5, 3, hasBias: false);
+        using var theirs1 = nn.Linear(6, 5, hasBias: false);
+        using var theirs2 = nn.Linear(5, 3, hasBias: false);
+        using (no_grad())
+        {
+            theirs1.weight!.copy_(ours1.weight!);
+            theirs2.weight!.copy_(ours2.weight!);
+        }
+
+        using var x = randn(10, 6);
+        using var y = randn(10, 3);
+        using var adam = new AdamW([("w1", ours1.weight!), ("w2", ours2.weight!)], new AdamWOptions(0.9, 0.98, 1e-6, 0.05));
+        var theirs = new[] { theirs1.weight!, theirs2.weight! };
+        var reference = torch.optim.AdamW(theirs, lr: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.05);
+        for (var step = 0; step < 8; step++)
+        {
+            using (var loss = nn.functional.mse_loss(ours2.forward(ours1.forward(x)), y))
+            {
+                loss.backward();
+            }
+
+            adam.Step(0.01, maxGradNorm: 0.01);
+            adam.ZeroGrad();
+            using (var loss = nn.functional.mse_loss(theirs2.forward(theirs1.forward(x)), y))
+            {
+                loss.backward();
+            }
+
+            var norm = nn.utils.clip_grad_norm_(theirs, 0.01);
+            Assert.True(norm > 0.01, $"the clip should act (norm {norm})");
+            reference.step();
+            reference.zero_grad();
+        }
+
+        var diff = Math.Max((ours1.weight! - theirs1.weight!).abs().max().item<float>(), (ours2.weight! - theirs2.weight!).abs().max().item<float>());
+        Assert.True(diff < 1e-6f, $"max |ours - torch| = {diff}");
     }
 
     [Fact]

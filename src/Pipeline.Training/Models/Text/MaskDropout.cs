@@ -1,4 +1,7 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,9 +17,6 @@ namespace Pipeline.Training.Models.Text;
 /// </summary>
 public static class MaskDropout
 {
-    [ThreadStatic]
-    private static Dictionary<long, float[]>? _buffers;
-
     /// <summary>residual + dropout(x) in one op (addcmul with the mask): the residual connections' form.</summary>
     public static Tensor AddTo(Tensor residual, Tensor x, double p, bool training)
     {
@@ -54,25 +54,44 @@ public static class MaskDropout
             seed = unchecked((ulong)drawn.item<long>());
         }
 
-        var n = x.numel();
-        _buffers ??= [];
-        if (!_buffers.TryGetValue(n, out var buffer))
-        {
-            buffer = new float[n];
-            _buffers[n] = buffer;
-        }
-
-        Fill(buffer, seed, p);
-        return tensor(buffer, x.shape); // copies the buffer
+        // Written straight into the tensor's own (contiguous) memory: no managed buffer and no copy.
+        var mask = empty(x.shape, ScalarType.Float32);
+        Fill(FloatSpan(mask), seed, p);
+        return mask;
     }
 
+    private static unsafe Span<float> FloatSpan(Tensor contiguous) =>
+        new((void*)THSTensor_data(contiguous.Handle), checked((int)contiguous.numel()));
+
+    [DllImport("LibTorchSharp")]
+    private static extern IntPtr THSTensor_data(IntPtr handle);
+
     /// <summary>Writes 0 (dropped) or 1/(1-p) (kept) per element from a SplitMix64 stream, four 16-bit draws per word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot every step: optimised code from the first call, no tier-0 phase
     internal static void Fill(Span<float> mask, ulong seed, double p)
     {
         var threshold = (uint)Math.Round(p * 65536.0);
         var keep = (float)(1.0 / (1.0 - p));
         var state = seed;
         var i = 0;
+        if (Avx2.IsSupported && threshold <= ushort.MaxValue)
+        {
+            // The same draws, 16 elements at a time: four words are sixteen 16-bit draws in element order (little
+            // endian); unsigned draw >= threshold as a signed compare after flipping the sign bits.
+            var flip = Vector256.Create(short.MinValue);
+            var limit = Vector256.Create(unchecked((short)(threshold ^ 0x8000)));
+            var keepVector = Vector256.Create(keep);
+            for (; i + 16 <= mask.Length; i += 16)
+            {
+                var draws = Vector256.Create(Next(ref state), Next(ref state), Next(ref state), Next(ref state)).AsInt16();
+                var dropped = Avx2.CompareGreaterThan(limit, Avx2.Xor(draws, flip));
+                var low = Avx2.ConvertToVector256Int32(dropped.GetLower()).AsSingle();
+                var high = Avx2.ConvertToVector256Int32(dropped.GetUpper()).AsSingle();
+                Avx.AndNot(low, keepVector).StoreUnsafe(ref mask[i]);
+                Avx.AndNot(high, keepVector).StoreUnsafe(ref mask[i + 8]);
+            }
+        }
+
         for (; i + 4 <= mask.Length; i += 4)
         {
             var r = Next(ref state);

@@ -32,7 +32,20 @@ public sealed class TextEmbeddings : nn.Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        var x = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
+        Tensor x;
+        if (tokenTypeIds.numel() > 0 && tokenTypeIds.max().item<long>() == 0)
+        {
+            // Single-segment input (every MLM batch): the token-type term is row 0 for every token, so it joins the
+            // [1, seq, hidden] position term before the one broadcast add, instead of a [batch, seq, hidden] lookup,
+            // an extra add and a scatter-add in backward.
+            var positionAndType = position_embeddings.forward(positions) + token_type_embeddings.weight!.select(0, 0);
+            x = word_embeddings.forward(inputIds) + positionAndType;
+        }
+        else
+        {
+            x = word_embeddings.forward(inputIds) + position_embeddings.forward(positions) + token_type_embeddings.forward(tokenTypeIds);
+        }
+
         if (layer_norm is not null)
         {
             x = layer_norm.forward(x);
@@ -62,7 +75,8 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <param name="x">[batch, seq, hidden]</param>
-    /// <param name="additiveMask">[batch, 1, 1, seq]: 0 for real tokens, a large negative number for padding.</param>
+    /// <param name="additiveMask">[batch, 1, 1, seq]: 0 for real tokens, a large negative number for padding; null
+    /// (training only) when the batch has no padding.</param>
     public override Tensor forward(Tensor x, Tensor additiveMask)
     {
         using var scope = NewDisposeScope();
@@ -76,8 +90,17 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
         {
             // libtorch's scaled_dot_product_attention with dropout takes its composite path and draws the dropout
             // mask element by element (~7x the cost of the fused kernel here): write it out with MaskDropout instead.
-            var scores = matmul(q, k.transpose(-2, -1)).mul_(1.0 / Math.Sqrt(_headDim)).add_(additiveMask);
-            attended = matmul(MaskDropout.Apply(scores.softmax(-1), _attentionDropout, training: true), v);
+            // One batched GEMM per product over [batch * heads]; the 1/sqrt(d) scale and the padding mask ride in
+            // baddbmm's alpha and beta instead of two extra passes over the [t, t] scores (forward and backward).
+            var bh = b * _heads;
+            var keysT = k.reshape(bh, t, _headDim).transpose(1, 2);
+            var scale = (float)(1.0 / Math.Sqrt(_headDim));
+            // No padding in the batch (the packed loader's usual case): adding the all-zero mask is skipped (beta 0).
+            var addend = additiveMask is null ? zeros(1, 1, 1, dtype: x.dtype, device: x.device) : additiveMask.expand(b, _heads, t, t).reshape(bh, t, t);
+            // TorchSharp's baddbmm is batch1.baddbmm(batch2, input): input * beta + alpha * (batch1 @ batch2).
+            var scores = q.reshape(bh, t, _headDim).baddbmm(keysT, addend, beta: additiveMask is null ? 0 : 1, alpha: scale);
+            var probs = MaskDropout.Apply(scores.softmax(-1), _attentionDropout, training: true);
+            attended = bmm(probs, v.reshape(bh, t, _headDim)).view(b, _heads, t, _headDim);
         }
         else
         {
@@ -165,7 +188,8 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
-        var additiveMask = AdditiveMask(attentionMask, inputIds.device);
+        // While training, a batch without padding skips the mask (adding zeros); eval keeps it for the fused kernel.
+        var additiveMask = training && attentionMask.min().item<long>() != 0 ? null! : AdditiveMask(attentionMask, inputIds.device);
         var x = embeddings.forward(inputIds, tokenTypeIds);
         foreach (var block in blocks)
         {
