@@ -238,7 +238,8 @@ static int Train(string output, int vocabSize, string[] files)
     return 0;
 }
 
-// Per-phase CPU time on local files (no storage): read, hash, normalise, split, count, encode.
+// Per-phase CPU time on local files (no storage): read, hash, normalise, split, count, encode (shared cache), session
+// (the single-thread encoder the seal uses).
 static int Phases(string vocabPath, string[] files)
 {
     var encoder = WordPieceEncoder.LoadFile(vocabPath, TextNormalization.Default);
@@ -251,6 +252,7 @@ static int Phases(string vocabPath, string[] files)
         var trainer = new WordPieceTrainer(TextNormalization.Default);
         char[]? scratch = null;
         var ids = new List<int>(1 << 20);
+        var session = encoder.CreateSession(); // fresh per phase, as per seal
         foreach (var file in files)
         {
             using var raw = File.OpenRead(file);
@@ -273,6 +275,7 @@ static int Phases(string vocabPath, string[] files)
                         n += sink.Words;
                         break;
                     case "encode": ids.Clear(); encoder.AppendIds(text, ids); n += ids.Count; break;
+                    case "session": ids.Clear(); session.AppendIds(text, ids); n += ids.Count; break;
                 }
             }
             bytes += stats.RawBytes;

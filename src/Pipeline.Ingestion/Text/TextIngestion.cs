@@ -170,11 +170,12 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         var train = new ShardWriter(container, prefix + "train", encoder.VocabSize, options.TokensPerShard);
         var validation = new ShardWriter(container, prefix + "validation", encoder.VocabSize, options.TokensPerShard);
         long emptyDocuments = 0;
+        var session = encoder.CreateSession(); // one thread encodes: a flat word memo of its own
         var counts = await ForEachDocumentAsync(sources, options, (source, text) =>
         {
             // Encoded straight into the shard's flat id buffer: no per-document arrays.
             var writer = IsValidation(DocumentHash(text), options.ValidationFraction) ? validation : train;
-            var tokens = writer.AppendDocument(encoder, text);
+            var tokens = writer.AppendDocument(session, text);
             if (tokens == 0)
             {
                 emptyDocuments++;
@@ -637,7 +638,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         public long Tokens { get; private set; }
 
         /// <summary>Encodes one document into the pending shard; returns its token count (0: nothing kept).</summary>
-        public int AppendDocument(WordPieceEncoder encoder, string text)
+        public int AppendDocument(WordPieceEncoder.Session encoder, string text)
         {
             var start = _ids.Count;
             encoder.AppendIds(text, _ids);
