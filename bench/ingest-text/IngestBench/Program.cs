@@ -142,6 +142,9 @@ static async Task<int> IngestAsync(string connection, string dataset, string cor
     var vocab = (await service.GetBlobContainerClient(BlobLayout.Datasets).GetBlobClient(BlobPath.Parse(summary.Manifest.Vocab!).Name).DownloadContentAsync()).Value.Content;
     await File.WriteAllBytesAsync(vocabOut, vocab.ToArray());
     Console.WriteLine(string.Join(' ', statuses));
+    // What was produced, for checking that a speed change leaves vocab.txt and every shard byte for byte the same.
+    var produced = string.Join(' ', new[] { summary.Manifest.VocabSha256! }.Concat(summary.Manifest.TrainShards.Concat(summary.Manifest.ValidationShards).Select(s => s.Sha256)));
+    Console.WriteLine($"OUTPUT digest={Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(produced)))} shards={summary.Manifest.TrainShards.Count + summary.Manifest.ValidationShards.Count}");
     Console.WriteLine("seal seconds: " + summary.Manifest.Extra!["sealSeconds"].GetRawText().ReplaceLineEndings(" "));
     Console.WriteLine(FormattableString.Invariant(
         $"INGEST documents={summary.Result.Items} tokens={summary.Tokens} duplicates={summary.DuplicateDocuments} vocab={summary.Manifest.VocabSize} bytes_read={bytesRead} accept_s={acceptSeconds:F1} total_s={seconds:F1} cpu_s={cpu:F1} peak_rss_mb={PeakRssMb():F0}"));
@@ -235,7 +238,8 @@ static int Train(string output, int vocabSize, string[] files)
     return 0;
 }
 
-// Per-phase CPU time on local files (no storage): read, hash, normalise, split, count, encode.
+// Per-phase CPU time on local files (no storage): read, hash, normalise, split, count, encode (shared cache), session
+// (the single-thread encoder the seal uses).
 static int Phases(string vocabPath, string[] files)
 {
     var encoder = WordPieceEncoder.LoadFile(vocabPath, TextNormalization.Default);
@@ -248,6 +252,7 @@ static int Phases(string vocabPath, string[] files)
         var trainer = new WordPieceTrainer(TextNormalization.Default);
         char[]? scratch = null;
         var ids = new List<int>(1 << 20);
+        var session = encoder.CreateSession(); // fresh per phase, as per seal
         foreach (var file in files)
         {
             using var raw = File.OpenRead(file);
@@ -270,6 +275,7 @@ static int Phases(string vocabPath, string[] files)
                         n += sink.Words;
                         break;
                     case "encode": ids.Clear(); encoder.AppendIds(text, ids); n += ids.Count; break;
+                    case "session": ids.Clear(); session.AppendIds(text, ids); n += ids.Count; break;
                 }
             }
             bytes += stats.RawBytes;

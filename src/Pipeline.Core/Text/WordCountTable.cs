@@ -13,10 +13,34 @@ internal sealed class WordCountTable
     private char[] _chars = new char[1 << 15];
     private int _charsUsed;
 
+    /// <summary>
+    /// A direct-mapped front of (hash, entry + 1) pairs, 32 KB, checked before the slot array: the frequent words
+    /// (most occurrences) are found there without touching the multi-MB slot array. Cleared whenever entries move.
+    /// </summary>
+    private readonly long[] _front = new long[1 << FrontBits];
+    private const int FrontBits = 12;
+
     public int Count { get; private set; }
 
     /// <summary>The count of <paramref name="word"/> (hash from <see cref="WordHash"/>), added at 0 when new.</summary>
     public ref long GetOrAdd(ReadOnlySpan<char> word, int hash)
+    {
+        ref var front = ref _front[hash & ((1 << FrontBits) - 1)];
+        if ((int)(front >>> 32) == hash && front != 0)
+        {
+            ref var hot = ref _entries[(int)(uint)front - 1];
+            if (hot.Length == word.Length && word.SequenceEqual(_chars.AsSpan(hot.Start, hot.Length)))
+            {
+                return ref hot.Count;
+            }
+        }
+
+        ref var count = ref Find(word, hash, out var e);
+        front = ((long)hash << 32) | (uint)(e + 1);
+        return ref count;
+    }
+
+    private ref long Find(ReadOnlySpan<char> word, int hash, out int e)
     {
         var mask = _slots.Length - 1;
         var i = hash & mask;
@@ -30,7 +54,8 @@ internal sealed class WordCountTable
 
             if ((int)(slot >>> 32) == hash)
             {
-                ref var entry = ref _entries[(int)(uint)slot - 1];
+                e = (int)(uint)slot - 1;
+                ref var entry = ref _entries[e];
                 if (entry.Length == word.Length && word.SequenceEqual(_chars.AsSpan(entry.Start, entry.Length)))
                 {
                     return ref entry.Count;
@@ -43,7 +68,7 @@ internal sealed class WordCountTable
         if ((Count + 1) * 2L > _slots.Length)
         {
             Rehash(_slots.Length * 2);
-            return ref GetOrAdd(word, hash);
+            return ref Find(word, hash, out e);
         }
 
         if (Count == _entries.Length)
@@ -60,6 +85,7 @@ internal sealed class WordCountTable
         _entries[Count] = new Entry { Start = _charsUsed, Length = word.Length, Hash = hash };
         _charsUsed += word.Length;
         _slots[i] = ((long)hash << 32) | (uint)(Count + 1);
+        e = Count;
         return ref _entries[Count++].Count;
     }
 
@@ -90,6 +116,7 @@ internal sealed class WordCountTable
 
         _charsUsed = used;
         Count = kept;
+        Array.Clear(_front); // entries moved
         Rehash(_slots.Length);
         return removed;
     }

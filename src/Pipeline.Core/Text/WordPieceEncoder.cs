@@ -131,6 +131,75 @@ public sealed class WordPieceEncoder
     public void AppendIds(ReadOnlySpan<char> text, List<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        var scratch = t_scratch;
+        var sink = new EncodeSink(this, ids);
+        AppendIds(text, ids, ref scratch, ref sink);
+        t_scratch = scratch;
+    }
+
+    /// <summary>
+    /// A single-threaded encoder over this vocabulary for bulk encoding on one thread (ingestion's shards): the same
+    /// ids as <see cref="AppendIds(ReadOnlySpan{char}, List{int})"/>, through a word memo of its own in flat arrays
+    /// (<see cref="FlatWordIds"/>) instead of the shared, thread-safe cache. Not thread-safe; one per thread.
+    /// </summary>
+    public Session CreateSession() => new(this);
+
+    /// <summary>See <see cref="CreateSession"/>.</summary>
+    public sealed class Session
+    {
+        private readonly WordPieceEncoder _encoder;
+        private readonly FlatWordIds _memo = new();
+        private readonly List<int> _missIds = new(64);
+        private char[]? _scratch;
+
+        internal Session(WordPieceEncoder encoder) => _encoder = encoder;
+
+        public WordPieceEncoder Encoder => _encoder;
+
+        /// <summary>Appends the ids of the text (no [CLS]/[SEP]) to <paramref name="ids"/>, as the encoder does.</summary>
+        public void AppendIds(ReadOnlySpan<char> text, List<int> ids)
+        {
+            ArgumentNullException.ThrowIfNull(ids);
+            var sink = new SessionSink(this, ids);
+            _encoder.AppendIds(text, ids, ref _scratch, ref sink);
+        }
+
+        private void EncodeWord(ReadOnlySpan<char> word, int hash, List<int> ids)
+        {
+            if (_memo.TryGet(word, hash, out var cached))
+            {
+                if (cached.Length == 1)
+                {
+                    ids.Add(cached[0]);
+                }
+                else
+                {
+                    ids.AddRange(cached);
+                }
+
+                return;
+            }
+
+            _missIds.Clear();
+            _missIds.AddRange(_encoder._tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false));
+            var encoded = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_missIds);
+            if (word.Length <= MaxCachedWordChars)
+            {
+                _memo.TryAdd(word, hash, encoded);
+            }
+
+            ids.AddRange(encoded);
+        }
+
+        private readonly struct SessionSink(Session session, List<int> ids) : IWordSink
+        {
+            public void OnWord(ReadOnlySpan<char> word, int hash) => session.EncodeWord(word, hash, ids);
+        }
+    }
+
+    private void AppendIds<TSink>(ReadOnlySpan<char> text, List<int> ids, ref char[]? scratch, ref TSink sink)
+        where TSink : struct, IWordSink
+    {
         var start = 0;
         while (start < text.Length)
         {
@@ -138,7 +207,10 @@ public sealed class WordPieceEncoder
             var end = at < 0 ? text.Length : at;
             if (end > start)
             {
-                EncodePlain(text[start..end], ids);
+                // The words are exactly those the tokenizer's pre-tokenizer (BertPreTokenizer) would find in the
+                // normalised text (WordScanner), and WordPiece encodes each word on its own, so encoding word by word
+                // gives the ids of encoding the whole text.
+                WordScanner.Scan(Normalizer, text[start..end], ref scratch, ref sink);
             }
 
             if (at < 0)

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace Pipeline.Core.Text;
 
 /// <summary>Receives the words found by <see cref="WordScanner"/>, each with its <see cref="WordHash"/>.</summary>
@@ -19,9 +22,9 @@ public static class WordScanner
 {
     private const byte WordChar = 0;
     private const byte Upper = 1;
-    private const byte Space = 2;
-    private const byte Punct = 3;
-    private const byte Control = 4;
+    private const byte Control = 2;
+    private const byte Space = 4;
+    private const byte Punct = 8;
 
     private static readonly byte[] Classes = BuildClasses();
     private static readonly System.Buffers.SearchValues<char> AsciiWhitespace = System.Buffers.SearchValues.Create(" \t\n\r");
@@ -74,59 +77,74 @@ public static class WordScanner
         }
     }
 
-    /// <summary>ASCII only: what NormalizeAscii + NextWord do, fused.</summary>
+    /// <summary>
+    /// ASCII only: what NormalizeAscii + NextWord do, fused. A word is a run of word, upper-case and control characters;
+    /// one with neither upper-case nor control characters (most) is passed as a slice of the text itself, the others
+    /// are lower-cased / stripped into <paramref name="buffer"/>. The hash is taken over the finished word.
+    /// </summary>
     private static void ScanAscii<TSink>(ReadOnlySpan<char> text, char[] buffer, bool lowercase, ref TSink sink)
         where TSink : struct, IWordSink
     {
-        var classes = Classes;
-        var h = WordHash.Seed;
-        var n = 0;
-        foreach (var ch in text)
+        ref var classes = ref MemoryMarshal.GetArrayDataReference(Classes);
+        var i = 0;
+        while (i < text.Length)
         {
-            var c = ch;
-            switch (classes[c])
+            var c = text[i];
+            var cls = Unsafe.Add(ref classes, c);
+            if (cls == Space)
             {
-                case WordChar:
-                    buffer[n++] = c;
-                    h = WordHash.Step(h, c);
-                    break;
-                case Upper:
-                    if (lowercase)
-                    {
-                        c = (char)(c | 0x20);
-                    }
-
-                    buffer[n++] = c;
-                    h = WordHash.Step(h, c);
-                    break;
-                case Space:
-                    if (n > 0)
-                    {
-                        sink.OnWord(buffer.AsSpan(0, n), WordHash.Finish(h));
-                        n = 0;
-                        h = WordHash.Seed;
-                    }
-
-                    break;
-                case Punct:
-                    if (n > 0)
-                    {
-                        sink.OnWord(buffer.AsSpan(0, n), WordHash.Finish(h));
-                        h = WordHash.Seed;
-                    }
-
-                    buffer[0] = c;
-                    n = 0;
-                    sink.OnWord(buffer.AsSpan(0, 1), WordHash.Finish(WordHash.Step(WordHash.Seed, c)));
-                    break;
-                default:
-                    break; // control characters vanish without splitting the word
+                i++;
+                continue;
             }
-        }
 
-        if (n > 0)
-        {
-            sink.OnWord(buffer.AsSpan(0, n), WordHash.Finish(h));
+            if (cls == Punct)
+            {
+                var one = text.Slice(i, 1);
+                sink.OnWord(one, WordHash.Of(one));
+                i++;
+                continue;
+            }
+
+            // A word: WordChar, Upper or Control characters up to the next space or punctuation.
+            var start = i;
+            var flags = cls;
+            i++;
+            while (i < text.Length)
+            {
+                cls = Unsafe.Add(ref classes, text[i]);
+                if (cls is Space or Punct)
+                {
+                    break;
+                }
+
+                flags |= cls;
+                i++;
+            }
+
+            var word = text[start..i];
+            if (flags != WordChar && (flags != Upper || lowercase))
+            {
+                var n = 0;
+                foreach (var ch in word)
+                {
+                    var k = Unsafe.Add(ref classes, ch);
+                    if (k == Control)
+                    {
+                        continue; // control characters vanish without splitting the word
+                    }
+
+                    buffer[n++] = k == Upper && lowercase ? (char)(ch | 0x20) : ch;
+                }
+
+                if (n == 0)
+                {
+                    continue;
+                }
+
+                word = buffer.AsSpan(0, n);
+            }
+
+            sink.OnWord(word, WordHash.Of(word));
         }
     }
 
@@ -149,31 +167,41 @@ public static class WordScanner
     }
 }
 
-/// <summary>The word hash shared by the scanner, the vocabulary counts and the encoder's cache: FNV-1a 32 over the UTF-16 code units, finished with a multiply-shift mix.</summary>
+/// <summary>
+/// The word hash shared by the scanner, the vocabulary counts and the encoder's word memos (in-process only: it picks
+/// table slots and never decides an id or a count): the UTF-16 code units read 4 at a time (8 bytes, a multiply and a
+/// rotate each), the length mixed in, finished with a multiply-shift mix; non-negative.
+/// </summary>
 public static class WordHash
 {
-    public const uint Seed = 2166136261u;
+    private const ulong K1 = 0x9E3779B97F4A7C15UL;
+    private const ulong K2 = 0xC2B2AE3D27D4EB4FUL;
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static uint Step(uint h, char c) => (h ^ c) * 16777619u;
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static int Finish(uint h)
-    {
-        h ^= h >> 15;
-        h *= 0x2C1B3C6Du;
-        h ^= h >> 12;
-        return (int)(h & 0x7FFFFFFF);
-    }
-
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Of(ReadOnlySpan<char> word)
     {
-        var h = Seed;
-        foreach (var c in word)
+        ref var p = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(word));
+        var bytes = word.Length * 2;
+        var h = (ulong)bytes * K2;
+        var at = 0;
+        for (; at + 8 <= bytes; at += 8)
         {
-            h = Step(h, c);
+            h = ulong.RotateLeft((h ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, at))) * K1, 29);
         }
 
-        return Finish(h);
+        var rest = bytes - at;
+        if (rest > 0)
+        {
+            // 2, 4 or 6 bytes left: one or two reads covering them (overlapping when 6), zero-extended.
+            var tail = rest >= 4
+                ? Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, at)) | ((ulong)Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, bytes - 4)) << 32)
+                : Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, at));
+            h = ulong.RotateLeft((h ^ tail) * K1, 29);
+        }
+
+        h ^= h >> 32;
+        h *= K2;
+        h ^= h >> 29;
+        return (int)(h & 0x7FFFFFFF);
     }
 }

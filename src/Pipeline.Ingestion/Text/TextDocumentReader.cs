@@ -158,12 +158,20 @@ public static class TextDocumentReader
 
     private static IEnumerable<string> ReadParagraphs(LineReader reader, TextReadOptions options, TextReadStats stats)
     {
+        // The paragraph so far is `single` when it is one piece of one line (most paragraphs of prose are one long
+        // line): that string is the document as is, never copied through the builder.
         var current = new StringBuilder();
+        string? single = null;
         while (reader.ReadLine() is { } line)
         {
             if (string.IsNullOrWhiteSpace(line))
             {
-                if (current.Length > 0)
+                if (single is not null)
+                {
+                    yield return single;
+                    single = null;
+                }
+                else if (current.Length > 0)
                 {
                     yield return current.ToString();
                     current.Clear();
@@ -172,10 +180,19 @@ public static class TextDocumentReader
                 continue;
             }
 
-            if (current.Length > 0 && current.Length + 1 + line.Length > options.MaxDocumentChars)
+            var length = single?.Length ?? current.Length;
+            if (length > 0 && length + 1 + line.Length > options.MaxDocumentChars)
             {
-                yield return current.ToString();
-                current.Clear();
+                if (single is not null)
+                {
+                    yield return single;
+                    single = null;
+                }
+                else
+                {
+                    yield return current.ToString();
+                    current.Clear();
+                }
             }
 
             var rest = line.AsMemory();
@@ -187,15 +204,27 @@ public static class TextDocumentReader
                 rest = rest[cut..];
             }
 
-            if (current.Length > 0)
+            if (single is null && current.Length == 0)
             {
-                current.Append('\n');
+                single = rest.Length == line.Length ? line : rest.ToString();
+                continue;
             }
 
+            if (single is not null)
+            {
+                current.Append(single);
+                single = null;
+            }
+
+            current.Append('\n');
             current.Append(rest.Span);
         }
 
-        if (current.Length > 0)
+        if (single is not null)
+        {
+            yield return single;
+        }
+        else if (current.Length > 0)
         {
             yield return current.ToString();
         }
@@ -286,6 +315,25 @@ public static class TextDocumentReader
         private string? ReadFresh()
         {
             _line.Clear();
+            if (_pos < _len)
+            {
+                // The whole line in the buffer (the common case): one string straight from it, no builder copy.
+                var buffered = _buffer.AsSpan(_pos, _len - _pos);
+                var end = buffered.IndexOf('\n');
+                if (end >= 0 && end <= options.MaxLineChars)
+                {
+                    _pos += end + 1;
+                    var line = buffered[..end];
+                    if (line.Length > 0 && line[^1] == '\r')
+                    {
+                        line = line[..^1];
+                    }
+
+                    stats.Lines++;
+                    return new string(line);
+                }
+            }
+
             while (true)
             {
                 if (_pos == _len)

@@ -170,11 +170,12 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         var train = new ShardWriter(container, prefix + "train", encoder.VocabSize, options.TokensPerShard);
         var validation = new ShardWriter(container, prefix + "validation", encoder.VocabSize, options.TokensPerShard);
         long emptyDocuments = 0;
+        var session = encoder.CreateSession(); // one thread encodes: a flat word memo of its own
         var counts = await ForEachDocumentAsync(sources, options, (source, text) =>
         {
             // Encoded straight into the shard's flat id buffer: no per-document arrays.
             var writer = IsValidation(DocumentHash(text), options.ValidationFraction) ? validation : train;
-            var tokens = writer.AppendDocument(encoder, text);
+            var tokens = writer.AppendDocument(session, text);
             if (tokens == 0)
             {
                 emptyDocuments++;
@@ -304,22 +305,13 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     }
 
     /// <summary>
-    /// The dedupe key: a 64-bit hash independent of <see cref="DocumentHash"/> (different mixing, length-seeded). 8 bytes
-    /// per distinct document keeps the set small on large corpora; two different documents share a key with
-    /// probability ~ n^2 / 2^65 (about 1 in 10^7 at two million documents), the one way a document could be dropped
-    /// as a false duplicate.
+    /// The dedupe key: XXH3-64 of the document's UTF-16 bytes (vectorised; independent of <see cref="DocumentHash"/>).
+    /// In memory only (pass 2 replays pass 1's decisions). 8 bytes per distinct document keeps the set small on large
+    /// corpora; two different documents share a key with probability ~ n^2 / 2^65 (about 1 in 10^7 at two million
+    /// documents), the one way a document could be dropped as a false duplicate.
     /// </summary>
-    private static ulong DedupeKey(string text)
-    {
-        var h2 = (ulong)text.Length * 0x9E3779B97F4A7C15UL;
-        foreach (var c in text)
-        {
-            h2 = (h2 ^ c) * 0x100000001B3UL;
-            h2 ^= h2 >> 29;
-        }
-
-        return h2;
-    }
+    private static ulong DedupeKey(string text) =>
+        System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(text.AsSpan()));
 
     private async Task<SealCounts> ForEachDocumentAsync(
         List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string> onDocument, CancellationToken cancellationToken,
@@ -637,7 +629,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         public long Tokens { get; private set; }
 
         /// <summary>Encodes one document into the pending shard; returns its token count (0: nothing kept).</summary>
-        public int AppendDocument(WordPieceEncoder encoder, string text)
+        public int AppendDocument(WordPieceEncoder.Session encoder, string text)
         {
             var start = _ids.Count;
             encoder.AppendIds(text, _ids);

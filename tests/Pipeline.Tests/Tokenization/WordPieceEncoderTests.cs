@@ -133,16 +133,26 @@ public class WordPieceEncoderTests
             ContinuingSubwordPrefix = SpecialTokens.ContinuationPrefix,
             MaxInputCharsPerWord = SpecialTokens.MaxInputCharsPerWord,
         });
-        string[] pieces = ["hello", "World", "unaffable", "CAFÉ", "中国", "🙂", "$+=", "don't", "hellow", new string('x', 120), "a", "Ünaffable", "world!", "ﬁne"];
+        string[] pieces = ["hello", "World", "unaffable", "CAFÉ", "中国", "🙂", "$+=", "don't", "hellow", new string('x', 120), "a", "Ünaffable", "world!", "ﬁne", "hellowor", "helloworl"];
         var rng = new Random(11);
         var texts = Enumerable.Range(0, 200).Select(_ => string.Join(rng.Next(3) switch { 0 => " ", 1 => "\n", _ => "  \t" },
             Enumerable.Range(0, rng.Next(1, 30)).Select(_ => pieces[rng.Next(pieces.Length)]))).ToArray();
         var encoder = Create();
+        var session = Create().CreateSession(); // the single-thread encoder of ingestion, with its flat word memo
+        int[] SessionIds(string text)
+        {
+            var ids = new List<int> { -1 }; // appends after what is there
+            session.AppendIds(text, ids);
+            return [.. ids.Skip(1)];
+        }
+
         foreach (var text in texts)
         {
             var expected = reference.EncodeToIds(TextNormalizer.Default.Normalize(text), considerPreTokenization: true, considerNormalization: false);
             Assert.Equal(expected, encoder.EncodeToIds(text)); // first sight: words are tokenized and cached
             Assert.Equal(expected, encoder.EncodeToIds(text)); // warm: every word from the cache
+            Assert.Equal(expected, SessionIds(text)); // first sight (or second: admitted on the second miss)
+            Assert.Equal(expected, SessionIds(text)); // warm
         }
 
         var shared = Create();

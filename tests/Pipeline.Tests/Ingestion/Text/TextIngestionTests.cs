@@ -232,4 +232,66 @@ public class TextIngestionTests(AzuriteFixture azurite)
         Assert.Equal(a.ValidationShards.Select(s => s.Sha256), b.ValidationShards.Select(s => s.Sha256));
         Assert.InRange(a.ValidationShards.Sum(s => s.Items), 10, 50); // ~25% of 120
     }
+
+    /// <summary>
+    /// Pins what a seal produces (vocab.txt bytes, every shard's bytes, document and token counts) on a fixed mixed
+    /// corpus: paragraphs and one-per-line .txt, CRLF, .md.gz, .jsonl, accents, CJK, emoji, punctuation, a literal
+    /// [MASK], numbers, duplicates within and across uploads, a paragraph cut at MaxDocumentChars and enough distinct
+    /// words to prune the counts. The expected digest was computed with the seal of commit 72b1749 (before the
+    /// ingestion speed work of 2026-11-29 second session); a speed change must leave it unchanged.
+    /// </summary>
+    [Fact]
+    public async Task Seal_output_is_pinned_byte_for_byte_on_a_mixed_corpus()
+    {
+        var service = await azurite.CreateLayoutAsync();
+        var ingestion = new TextIngestion(service);
+        var dataset = NewDataset();
+        var rng = new Random(7);
+        string[] pieces = ["the", "The", "evening", "morning", "Café", "naïve", "ÜBER", "中国人", "🙂", "don't", "$+=", "[MASK]", "ﬁne", "co-op", "x1", "2026", "(¶", ")", "a\tb", "Straße", "İstanbul", "κόσμε"];
+        string Word() => rng.Next(4) == 0
+            ? new string([.. Enumerable.Range(0, rng.Next(2, 9)).Select(_ => (char)('a' + rng.Next(26)))])
+            : pieces[rng.Next(pieces.Length)];
+        string Paragraph(int words) => string.Join(rng.Next(6) == 0 ? "\n" : " ", Enumerable.Range(0, words).Select(_ => Word()));
+
+        var prose = new StringBuilder();
+        for (var p = 0; p < 300; p++)
+        {
+            prose.Append(Paragraph(rng.Next(3, 40))).Append(rng.Next(3) == 0 ? "\r\n\r\n" : "\n\n");
+            if (p % 50 == 0)
+            {
+                prose.Append("A repeated paragraph, kept once.\n\n");
+            }
+        }
+
+        prose.Append(string.Join(' ', Enumerable.Range(0, 9000).Select(i => $"long{i % 97}"))).Append("\n\n"); // over 32K chars: cut
+        var lines = string.Concat(Enumerable.Range(0, 1500).Select(i => $"gloss {i}: {Paragraph(rng.Next(2, 12))}\n"));
+        var jsonl = string.Concat(Enumerable.Range(0, 200).Select(i => JsonSerializer.Serialize(new { text = Paragraph(rng.Next(1, 20)), id = i }) + "\n"));
+        var md = "# Title\n\nA repeated paragraph, kept once.\n\n" + string.Concat(Enumerable.Range(0, 100).Select(_ => Paragraph(rng.Next(5, 30)) + "\n\n"));
+        await ingestion.AcceptBlobAsync(await UploadAsync(service, dataset, "prose.txt", Encoding.UTF8.GetBytes(prose.ToString())));
+        await ingestion.AcceptBlobAsync(await UploadAsync(service, dataset, "lines.txt", Encoding.UTF8.GetPreamble().Concat(Encoding.UTF8.GetBytes(lines)).ToArray()));
+        await ingestion.AcceptBlobAsync(await UploadAsync(service, dataset, "records.jsonl", Encoding.UTF8.GetBytes(jsonl)));
+        await ingestion.AcceptBlobAsync(await UploadAsync(service, dataset, "notes.md.gz", Gzip(Encoding.UTF8.GetBytes(md))));
+
+        var options = new TextSealOptions
+        {
+            Vocabulary = new WordPieceTrainerOptions { VocabSize = 400 },
+            MaxCountedWords = 1024,
+            ValidationFraction = 0.3,
+            TokensPerShard = 2000,
+        };
+        var manifest = (await ingestion.SealWithSummaryAsync(dataset, "v1", options)).Manifest;
+        var datasets = service.GetBlobContainerClient(BlobLayout.Datasets);
+        var digest = new StringBuilder();
+        digest.Append(manifest.VocabSha256).Append(' ').Append(manifest.Documents).Append(' ').Append(manifest.Tokens);
+        foreach (var shard in manifest.TrainShards.Concat(manifest.ValidationShards))
+        {
+            var bytes = (await datasets.GetBlobClient(BlobPath.Parse(shard.Path).Name).DownloadContentAsync()).Value.Content.ToArray();
+            digest.Append(' ').Append(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
+        }
+
+        Assert.True(manifest.TrainShards.Count > 3 && manifest.ValidationShards.Count > 1, "several shards each way");
+        Assert.Equal(
+            "070fbe8226585d33602ded8e421f9ca0a98b662ec75b02418d96525196ba5b0a",
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(digest.ToString()))));
+    }
 }
