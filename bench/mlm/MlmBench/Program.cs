@@ -21,6 +21,7 @@ static int Arg(string[] a, int i) => int.Parse(a[i], CultureInfo.InvariantCultur
 var threads = Arg(args, 1);
 set_num_threads(threads);
 set_num_interop_threads(1);
+NativeAllocator.ConfigureForTraining(); // as the trainer process does (JobRunner) before it trains
 if (args[0] == "sgemm")
 {
     var (n, reps) = (Arg(args, 2), Arg(args, 3));

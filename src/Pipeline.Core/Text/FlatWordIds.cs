@@ -15,13 +15,11 @@ namespace Pipeline.Core.Text;
 internal sealed class FlatWordIds(int capacityPowerOfTwo = 17)
 {
     private const int MaxProbes = 8;
-    private const int DoorkeeperBits = 1 << 20;
     private const int MaxArenaChars = 1 << 21;
     private const int MaxArenaIds = 1 << 20;
 
     private readonly Slot[] _slots = new Slot[1 << capacityPowerOfTwo];
-    private readonly int[] _doorkeeper = new int[DoorkeeperBits / 32];
-    private int _doorkeeperSet;
+    private readonly Doorkeeper _doorkeeper = new();
     private char[] _chars = new char[1 << 14];
     private int _charsUsed;
     private int[] _ids = new int[1 << 14];
@@ -67,7 +65,7 @@ internal sealed class FlatWordIds(int capacityPowerOfTwo = 17)
     /// <summary>Caches the ids of a word missed twice (see the class remarks); otherwise only notes the miss.</summary>
     public void TryAdd(ReadOnlySpan<char> word, int hash, ReadOnlySpan<int> ids)
     {
-        if (word.Length > 0xFFFF || ids.Length > 0x7FFF || !Admit(hash))
+        if (word.Length > 0xFFFF || ids.Length > 0x7FFF || !_doorkeeper.Admit(hash))
         {
             return;
         }
@@ -135,27 +133,6 @@ internal sealed class FlatWordIds(int capacityPowerOfTwo = 17)
 
         used += length;
         return true;
-    }
-
-    /// <summary>True when the hash was seen before (since the last clear); marks it seen.</summary>
-    private bool Admit(int hash)
-    {
-        var bit = (hash >> 7) & (DoorkeeperBits - 1); // bits above the ones that pick the slot
-        var mask = 1 << (bit & 31);
-        ref var word = ref _doorkeeper[bit >> 5];
-        if ((word & mask) != 0)
-        {
-            return true;
-        }
-
-        word |= mask;
-        if (++_doorkeeperSet >= DoorkeeperBits / 2)
-        {
-            Array.Clear(_doorkeeper);
-            _doorkeeperSet = 0;
-        }
-
-        return false;
     }
 
     private struct Slot

@@ -12,15 +12,11 @@ namespace Pipeline.Core.Text;
 internal sealed class WordIdsCache(int capacityPowerOfTwo = 17)
 {
     private const int MaxProbes = 8;
-    private const int DoorkeeperBits = 1 << 20;
 
-    /// <summary>
-    /// Admission filter (TinyLFU's "doorkeeper"): a word is cached on its second miss, not its first, so words seen once
-    /// (numbers, ids, typos) do not fill the table and lock the frequent words out (nothing is ever evicted). A bit per
-    /// hash; cleared when half full, so it keeps tracking recent words.
-    /// </summary>
-    private readonly int[] _doorkeeper = new int[DoorkeeperBits / 32];
-    private int _doorkeeperSet;    private readonly Entry?[] _slots = new Entry?[1 << capacityPowerOfTwo];
+    /// <summary>Caches a word on its second miss (see <see cref="Doorkeeper"/>).</summary>
+    private readonly Doorkeeper _doorkeeper = new();
+
+    private readonly Entry?[] _slots = new Entry?[1 << capacityPowerOfTwo];
 
     /// <summary>Per slot: the entry's hash with the top bit set once it is published; 0 = empty (or being published).</summary>
     private readonly int[] _tags = new int[1 << capacityPowerOfTwo];
@@ -62,7 +58,7 @@ internal sealed class WordIdsCache(int capacityPowerOfTwo = 17)
 
     public void TryAdd(ReadOnlySpan<char> word, int hash, int[] ids)
     {
-        if (!Admit(hash))
+        if (!_doorkeeper.AdmitShared(hash))
         {
             return;
         }
@@ -90,26 +86,6 @@ internal sealed class WordIdsCache(int capacityPowerOfTwo = 17)
                 return; // another thread cached it
             }
         }
-    }
-
-    /// <summary>True when the hash was seen before (since the last clear); marks it seen.</summary>
-    private bool Admit(int hash)
-    {
-        var bit = (hash >> 7) & (DoorkeeperBits - 1); // bits above the ones that pick the slot
-        var mask = 1 << (bit & 31);
-        var before = Interlocked.Or(ref _doorkeeper[bit >> 5], mask);
-        if ((before & mask) != 0)
-        {
-            return true;
-        }
-
-        if (Interlocked.Increment(ref _doorkeeperSet) >= DoorkeeperBits / 2)
-        {
-            Array.Clear(_doorkeeper);
-            Volatile.Write(ref _doorkeeperSet, 0);
-        }
-
-        return false;
     }
 
     private sealed record Entry(string Word, int[] Ids, int Hash);

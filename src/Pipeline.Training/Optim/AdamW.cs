@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using Pipeline.Training.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -113,7 +113,7 @@ public sealed class AdamW : IDisposable
             {
                 if (g is not null)
                 {
-                    squares += SumOfSquares(Floats(g));
+                    squares += SumOfSquares(TensorMemory.Floats(g));
                 }
             }
 
@@ -140,7 +140,7 @@ public sealed class AdamW : IDisposable
             var (_, p, decay, m, v) = _params[i];
             if (grads[i] is { } g)
             {
-                Apply(Floats(p), Floats(g), Floats(m), Floats(v), update with { Decay = decay && wd != 0 ? (float)(1 - (learningRate * wd)) : 1f });
+                Apply(TensorMemory.Floats(p), TensorMemory.Floats(g), TensorMemory.Floats(m), TensorMemory.Floats(v), update with { Decay = decay && wd != 0 ? (float)(1 - (learningRate * wd)) : 1f });
             }
         }
     }
@@ -214,12 +214,6 @@ public sealed class AdamW : IDisposable
     }
 
     private static bool Fusable(Tensor t) => t.device_type == DeviceType.CPU && t.dtype == ScalarType.Float32 && t.is_contiguous() && t.numel() <= int.MaxValue;
-
-    private static unsafe Span<float> Floats(Tensor contiguous) =>
-        new((void*)THSTensor_data(contiguous.Handle), (int)contiguous.numel());
-
-    [DllImport("LibTorchSharp")]
-    private static extern IntPtr THSTensor_data(IntPtr handle);
 
     /// <summary>
     /// Drops the gradients (PyTorch's zero_grad(set_to_none=True)): the next backward then hands each parameter its

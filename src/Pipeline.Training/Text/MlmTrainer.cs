@@ -22,9 +22,6 @@ namespace Pipeline.Training.Text;
 /// </summary>
 public sealed class MlmTrainer : IObjectiveTrainer
 {
-    // Training reuses its step's tensor memory only if glibc keeps it (see NativeAllocator).
-    static MlmTrainer() => NativeAllocator.ConfigureForTraining();
-
     public string Objective => Objectives.Mlm;
 
     /// <summary>The export step (ONNX + parity by default).</summary>

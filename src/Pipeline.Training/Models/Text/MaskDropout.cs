@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Pipeline.Training.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,15 +56,9 @@ public static class MaskDropout
 
         // Written straight into the tensor's own (contiguous) memory: no managed buffer and no copy.
         var mask = empty(x.shape, ScalarType.Float32);
-        Fill(FloatSpan(mask), seed, p);
+        Fill(TensorMemory.Floats(mask), seed, p);
         return mask;
     }
-
-    private static unsafe Span<float> FloatSpan(Tensor contiguous) =>
-        new((void*)THSTensor_data(contiguous.Handle), checked((int)contiguous.numel()));
-
-    [DllImport("LibTorchSharp")]
-    private static extern IntPtr THSTensor_data(IntPtr handle);
 
     /// <summary>Writes 0 (dropped) or 1/(1-p) (kept) per element from a SplitMix64 stream, four 16-bit draws per word.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot every step: optimised code from the first call, no tier-0 phase
