@@ -25,6 +25,11 @@ public sealed record InferenceOptions
 
     public InferenceLimits Limits { get; init; } = new();
 
+    /// <summary>The batches a model runs at once: <see cref="MicroBatchingOptions.ConcurrentBatches"/>, or when 0, the cores over the intra-op threads.</summary>
+    public int ResolvedConcurrentBatches => Batching.ConcurrentBatches > 0
+        ? Batching.ConcurrentBatches
+        : Math.Max(1, Environment.ProcessorCount / (IntraOpThreads > 0 ? IntraOpThreads : Environment.ProcessorCount));
+
     public InferenceOptions Validate()
     {
         Require(!string.IsNullOrWhiteSpace(CacheDirectory), "CacheDirectory must be set.");
@@ -67,6 +72,13 @@ public sealed record MicroBatchingOptions
     /// </summary>
     public bool Adaptive { get; init; } = true;
 
+    /// <summary>
+    /// Forward passes that may run at once per model. 0 (default): the cores divided by the session's intra-op
+    /// threads, so one batch when a session uses every core, and with one intra-op thread on N cores, N batches in
+    /// parallel instead of one busy core beside idle ones.
+    /// </summary>
+    public int ConcurrentBatches { get; init; }
+
     /// <summary>Sequences waiting per model; beyond it requests are refused with 429.</summary>
     public int QueueCapacity { get; init; } = 4096;
 
@@ -76,6 +88,7 @@ public sealed record MicroBatchingOptions
         InferenceOptions.Require(MaxBatchTokens >= 1, "Batching.MaxBatchTokens must be >= 1.");
         InferenceOptions.Require(MaxWait >= TimeSpan.Zero && MaxWait <= TimeSpan.FromSeconds(1), "Batching.MaxWait must be within 0..1 s.");
         InferenceOptions.Require(QueueCapacity >= 1, "Batching.QueueCapacity must be >= 1.");
+        InferenceOptions.Require(ConcurrentBatches >= 0, "Batching.ConcurrentBatches must be >= 0 (0 = cores / intra-op threads).");
     }
 }
 

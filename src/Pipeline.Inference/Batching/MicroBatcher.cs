@@ -4,8 +4,9 @@ namespace Pipeline.Inference.Batching;
 
 /// <summary>
 /// Collects single items from concurrent callers into batches: a batch closes at <c>MaxBatchSize</c> items, at the
-/// padded-token budget (items x longest item), or when its first item has waited <c>MaxWait</c>. One batch runs at a
-/// time per batcher, so concurrent requests share a forward pass instead of fighting over the cores. The queue is
+/// padded-token budget (items x longest item), or when its first item has waited <c>MaxWait</c>. At most
+/// <c>ConcurrentBatches</c> batches run at a time per batcher (one when a session's intra-op threads take every core),
+/// so concurrent requests share forward passes instead of fighting over the cores. The queue is
 /// bounded: when it is full the caller gets an Overloaded error (429) instead of unbounded memory.
 /// </summary>
 public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
@@ -19,8 +20,10 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
     private Pending? _carried;
     private int _lastBatchSize;
 
-    // One forward pass at a time, whether it runs on the batching loop or inline on an idle caller's thread.
-    private readonly SemaphoreSlim _running = new(1, 1);
+    // At most ConcurrentBatches forward passes at a time, whether on the batching loop, a pool thread, or inline on
+    // an idle caller's thread.
+    private readonly int _concurrency;
+    private readonly SemaphoreSlim _running;
 
     public MicroBatcher(Func<IReadOnlyList<TItem>, TResult[]> execute, Func<TItem, int> cost, MicroBatchingOptions options, Action<int>? onBatch = null)
     {
@@ -29,6 +32,8 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
         _cost = cost;
         _options = options;
         _onBatch = onBatch;
+        _concurrency = Math.Max(1, options.ConcurrentBatches);
+        _running = new SemaphoreSlim(_concurrency, _concurrency);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
@@ -81,10 +86,8 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
     private async Task RunAsync()
     {
         var reader = _queue.Reader;
-        var batch = new List<Pending>(_options.MaxBatchSize);
         while (true)
         {
-            batch.Clear();
             var first = _carried;
             _carried = null;
             if (first is null)
@@ -100,53 +103,91 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
                 }
             }
 
-            batch.Add(first);
-            var longest = _cost(first.Item);
-
-            // MaxWait counts from when the first item was queued (the text-embeddings-inference rule): items that queued
-            // while the previous batch ran have waited already and go at once, so the forward pass never idles waiting
-            // for company while work is ready. Adaptive: a lone caller (last batch was a single item) runs at once.
-            var deadline = !_options.Adaptive || _lastBatchSize > 1 ? first.QueuedAt + _options.MaxWait : DateTime.UtcNow;
-            while (batch.Count < _options.MaxBatchSize)
-            {
-                if (reader.TryRead(out var next))
-                {
-                    var cost = Math.Max(longest, _cost(next.Item));
-                    if ((batch.Count + 1) * cost > _options.MaxBatchTokens)
-                    {
-                        _carried = next;
-                        break;
-                    }
-
-                    batch.Add(next);
-                    longest = cost;
-                    continue;
-                }
-
-                var remaining = deadline - DateTime.UtcNow;
-                if (remaining <= TimeSpan.Zero)
-                {
-                    break;
-                }
-
-                var more = reader.WaitToReadAsync().AsTask();
-                if (await Task.WhenAny(more, Task.Delay(remaining)).ConfigureAwait(false) != more || !await more.ConfigureAwait(false))
-                {
-                    break;
-                }
-            }
-
-            _lastBatchSize = batch.Count;
+            // A batch forms only once a forward-pass slot is free: while every slot is busy, arrivals queue up and go
+            // together into the next batch. (The slot is taken after the first item, not before, so that an idle loop
+            // never holds one and a lone caller can still run on its own thread.)
             await _running.WaitAsync().ConfigureAwait(false);
+            List<Pending> batch;
             try
             {
-                Execute(batch);
+                batch = await CollectAsync(reader, first).ConfigureAwait(false);
             }
-            finally
+            catch
             {
                 _running.Release();
+                throw;
+            }
+
+            if (_concurrency == 1)
+            {
+                try
+                {
+                    Execute(batch);
+                }
+                finally
+                {
+                    _running.Release();
+                }
+            }
+            else
+            {
+                // Several passes at once (ORT sessions are safe to run concurrently): each on a pool thread, while
+                // this loop gathers the next batch for the next free slot.
+                _ = Task.Run(() =>
+                {
+                    try
+                    {
+                        Execute(batch);
+                    }
+                    finally
+                    {
+                        _running.Release();
+                    }
+                });
             }
         }
+    }
+
+    private async Task<List<Pending>> CollectAsync(ChannelReader<Pending> reader, Pending first)
+    {
+        var batch = new List<Pending>(_options.MaxBatchSize) { first };
+        var longest = _cost(first.Item);
+
+        // MaxWait counts from when the first item was queued (the text-embeddings-inference rule): items that queued
+        // while the previous batch ran have waited already and go at once, so the forward pass never idles waiting
+        // for company while work is ready. Adaptive: a lone caller (last batch was a single item) runs at once.
+        var deadline = !_options.Adaptive || _lastBatchSize > 1 ? first.QueuedAt + _options.MaxWait : DateTime.UtcNow;
+        while (batch.Count < _options.MaxBatchSize)
+        {
+            if (reader.TryRead(out var next))
+            {
+                var cost = Math.Max(longest, _cost(next.Item));
+                if ((batch.Count + 1) * cost > _options.MaxBatchTokens)
+                {
+                    _carried = next;
+                    break;
+                }
+
+                batch.Add(next);
+                longest = cost;
+                continue;
+            }
+
+            var remaining = deadline - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            var more = reader.WaitToReadAsync().AsTask();
+            if (await Task.WhenAny(more, Task.Delay(remaining)).ConfigureAwait(false) != more || !await more.ConfigureAwait(false))
+            {
+                break;
+            }
+        }
+
+        _lastBatchSize = batch.Count;
+        return batch;
     }
 
     private void Execute(List<Pending> batch)
@@ -189,6 +230,12 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
+
+        // Passes still running on pool threads finish before disposal returns.
+        for (var i = 0; i < _concurrency; i++)
+        {
+            await _running.WaitAsync().ConfigureAwait(false);
+        }
     }
 
     private sealed class Pending(TItem item, CancellationToken cancellation)

@@ -89,11 +89,11 @@ public sealed class LoadedModel
         {
             if (Kind == ModelKind.Text)
             {
-                _textBatcher = new MicroBatcher<int[], float[]>(EmbedTokens, ids => ids.Length, options.Batching, metrics.RecordBatch);
+                _textBatcher = new MicroBatcher<int[], float[]>(EmbedTokens, ids => ids.Length, options.Batching with { ConcurrentBatches = options.ResolvedConcurrentBatches }, metrics.RecordBatch);
             }
             else
             {
-                _imageBatcher = new MicroBatcher<float[], float[]>(EmbedPixels, _ => 1, options.Batching with { MaxBatchTokens = int.MaxValue }, metrics.RecordBatch);
+                _imageBatcher = new MicroBatcher<float[], float[]>(EmbedPixels, _ => 1, options.Batching with { MaxBatchTokens = int.MaxValue, ConcurrentBatches = options.ResolvedConcurrentBatches }, metrics.RecordBatch);
             }
         }
     }

@@ -145,6 +145,57 @@ public class ServingBehaviourTests(AzuriteFixture azurite)
         blocked.Set();
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task Batcher_runs_at_most_ConcurrentBatches_passes_at_once(int concurrent)
+    {
+        var active = 0;
+        var peak = 0;
+        var bothIn = new CountdownEvent(2);
+        var options = new MicroBatchingOptions { Adaptive = false, MaxBatchSize = 1, MaxWait = TimeSpan.Zero, ConcurrentBatches = concurrent };
+        await using (var batcher = new MicroBatcher<int, int>(items =>
+        {
+            var now = Interlocked.Increment(ref active);
+            InterlockedMax(ref peak, now);
+            // With two slots both passes meet here; with one, the first waits out the timeout alone.
+            if (!bothIn.IsSet)
+            {
+                bothIn.Signal();
+            }
+
+            bothIn.Wait(TimeSpan.FromMilliseconds(concurrent == 1 ? 300 : 10_000));
+            Interlocked.Decrement(ref active);
+            return items.Select(x => x + 1).ToArray();
+        }, _ => 1, options))
+        {
+            var results = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => batcher.RunAsync([i], CancellationToken.None)));
+            Assert.Equal(Enumerable.Range(1, 6), results.Select(r => Assert.Single(r)));
+        }
+
+        Assert.Equal(concurrent, peak);
+        Assert.Equal(0, active);
+    }
+
+    [Fact]
+    public void Concurrent_batches_default_to_cores_over_intra_op_threads()
+    {
+        var cores = Environment.ProcessorCount;
+        Assert.Equal(1, new InferenceOptions { IntraOpThreads = cores }.ResolvedConcurrentBatches);
+        Assert.Equal(cores, new InferenceOptions { IntraOpThreads = 1 }.ResolvedConcurrentBatches);
+        Assert.Equal(1, new InferenceOptions { IntraOpThreads = 0 }.ResolvedConcurrentBatches);
+        Assert.Equal(3, new InferenceOptions { IntraOpThreads = 1, Batching = new MicroBatchingOptions { ConcurrentBatches = 3 } }.ResolvedConcurrentBatches);
+        Assert.Throws<ArgumentException>(() => new InferenceOptions { Batching = new MicroBatchingOptions { ConcurrentBatches = -1 } }.Validate());
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
     [Fact]
     public async Task Adaptive_batcher_runs_a_lone_caller_on_its_own_thread()
     {
