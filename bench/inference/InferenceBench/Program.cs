@@ -162,9 +162,12 @@ var result = string.Create(CultureInfo.InvariantCulture,
     $"RESULT ort_vs_pytorch_b1={torchB1 / raw[1]:F2} ort_vs_pytorch_b32={torchB32 / raw[32]:F2} http_p50_over_raw={httpB1 / rawText:F2} batched_over_unbatched_32c={concurrency[true].Throughput / concurrency[false].Throughput:F2} p99_ms_32c={concurrency[true].P99:F1}");
 Console.WriteLine(result);
 
+// Both measurements warm up for a second first (and at least 5 calls): the runtime's tiered JIT recompiles the hot
+// request path in the background for a while, and a few warm-up calls would time that instead of the steady state.
 static List<double> Measure(Action action, double seconds)
 {
-    for (var i = 0; i < 5; i++)
+    var warm = Stopwatch.StartNew();
+    for (var i = 0; i < 5 || warm.Elapsed.TotalSeconds < 1; i++)
     {
         action();
     }
@@ -183,7 +186,8 @@ static List<double> Measure(Action action, double seconds)
 
 static async Task<List<double>> MeasureAsync(Func<Task> action, double seconds)
 {
-    for (var i = 0; i < 5; i++)
+    var warm = Stopwatch.StartNew();
+    for (var i = 0; i < 5 || warm.Elapsed.TotalSeconds < 1; i++)
     {
         await action();
     }
