@@ -282,7 +282,7 @@ static int Phases(string vocabPath, string[] files)
         }
         process.Refresh();
         var cpu = (process.TotalProcessorTime - t0).TotalSeconds;
-        Console.WriteLine(FormattableString.Invariant($"PHASE {phase,-10} cpu_s={cpu:F2} mb_per_cpu_s={bytes / 1e6 / cpu:F1} n={n} distinct={trainer.DistinctWords}"));
+        Console.WriteLine(FormattableString.Invariant($"PHASE {phase,-10} cpu_s={cpu:F2} mb_per_cpu_s={bytes / 1e6 / cpu:F1} n={n} distinct={trainer.DistinctWords} prune_below={trainer.PruneBelow} pruned_words={trainer.PrunedWords}"));
     }
     return 0;
 }
