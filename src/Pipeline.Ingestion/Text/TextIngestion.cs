@@ -36,6 +36,25 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     /// <summary>Accepts, dedupes or quarantines one upload under unlabeled/{dataset}/.</summary>
     public async Task<BlobIngestOutcome> AcceptBlobAsync(BlobPath upload, CancellationToken cancellationToken = default)
     {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await AcceptOnceAsync(upload, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException e) when (e.Status == 412 && attempt < 2)
+            {
+                // Overwritten between reading its properties and reading its bytes: accept what it is now.
+            }
+        }
+    }
+
+    /// <summary>
+    /// One acceptance: the bytes are read under If-Match on the ETag of the properties read first, so the report's
+    /// ETag is the ETag of exactly the bytes hashed (the seal trusts it to skip re-hashing).
+    /// </summary>
+    private async Task<BlobIngestOutcome> AcceptOnceAsync(BlobPath upload, CancellationToken cancellationToken)
+    {
         var (dataset, relative) = SplitUpload(upload);
         var blob = service.GetBlobContainerClient(upload.Container).GetBlobClient(upload.Name);
         BlobProperties properties;
@@ -73,7 +92,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
             stats = new TextReadStats();
             try
             {
-                await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
+                await using var stream = await OpenAsync(blob, cancellationToken, properties.ETag).ConfigureAwait(false);
                 foreach (var _ in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -103,7 +122,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }
 
         var report = new TextAcceptanceReport(upload.ToString(), sha256, format, gzip, stats.RawBytes, stats.DecodedChars, stats.Lines,
-            stats.Documents, stats.ReplacementChars, stats.JsonLines, stats.BadJsonLines, stats.BadJsonLineSamples, DateTimeOffset.UtcNow);
+            stats.Documents, stats.ReplacementChars, stats.JsonLines, stats.BadJsonLines, stats.BadJsonLineSamples, DateTimeOffset.UtcNow, properties.ETag.ToString());
         var reportPath = AcceptanceReport(dataset, sha256);
         await service.GetBlobContainerClient(reportPath.Container).GetBlobClient(reportPath.Name)
             .UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(report, PipelineJson.Options)), overwrite: true, cancellationToken)
@@ -327,38 +346,64 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
             var path = BlobPath.Parse(source.Source);
             var blob = service.GetBlobContainerClient(path.Container).GetBlobClient(path.Name);
             TextFormats.TryDetect(path.Name, out var format, out var gzip);
-            var stats = new TextReadStats();
-            try
+            TextReadStats stats;
+            bool unchanged, gone = false, trustETag = source.ETag is not null;
+            while (true)
             {
-                await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
-                foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
+                stats = new TextReadStats();
+                unchanged = false;
+                try
                 {
-                    ordinal++;
-                    var duplicate = replay is not null ? replay.IsDuplicate(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
-                    if (duplicate)
+                    // Still the accepted bytes (same ETag, and read under If-Match on it): no need to hash them again.
+                    // Otherwise they are hashed and compared with the accepted sha256, as before ETags were recorded.
+                    if (trustETag)
                     {
-                        record?.Add(ordinal);
-                        duplicates++;
-                        source.DuplicateDocuments++;
-                        continue;
+                        unchanged = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value.ETag == new ETag(source.ETag!);
                     }
 
-                    onDocument(source, text);
-                    if (afterEach is not null)
+                    await using var stream = await OpenAsync(blob, cancellationToken, unchanged ? new ETag(source.ETag!) : null).ConfigureAwait(false);
+                    foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats, hashContent: !unchanged))
                     {
-                        await afterEach(cancellationToken).ConfigureAwait(false);
+                        ordinal++;
+                        var duplicate = replay is not null ? replay.IsDuplicate(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
+                        if (duplicate)
+                        {
+                            record?.Add(ordinal);
+                            duplicates++;
+                            source.DuplicateDocuments++;
+                            continue;
+                        }
+
+                        onDocument(source, text);
+                        if (afterEach is not null)
+                        {
+                            await afterEach(cancellationToken).ConfigureAwait(false);
+                        }
                     }
                 }
+                catch (RequestFailedException e) when (e.Status == 412 && unchanged && stats.Documents == 0)
+                {
+                    // Overwritten between the ETag check and the first read: read (and hash) what it holds now.
+                    trustETag = false;
+                    continue;
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                    // Deleted after it was accepted: recorded in the manifest, not part of this version.
+                    source.Missing = true;
+                    missing++;
+                    gone = true;
+                }
+
+                break;
             }
-            catch (RequestFailedException e) when (e.Status == 404)
+
+            if (gone)
             {
-                // Deleted after it was accepted: recorded in the manifest, not part of this version.
-                source.Missing = true;
-                missing++;
                 continue;
             }
 
-            if (stats.Sha256 != source.Sha256)
+            if (!unchanged && stats.Sha256 != source.Sha256)
             {
                 // Overwritten after acceptance (its new bytes also get their own blob event): what was read is in this
                 // version, and the manifest says so.
@@ -402,6 +447,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
                 source.Bytes = report.Bytes;
                 source.BadJsonLines = report.BadJsonLines;
                 source.ReplacementChars = report.InvalidUtf8Chars;
+                source.ETag = report.ETag;
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
@@ -435,10 +481,15 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         return n;
     }
 
-    private async Task<Stream> OpenAsync(BlobClient blob, CancellationToken cancellationToken)
+    private async Task<Stream> OpenAsync(BlobClient blob, CancellationToken cancellationToken, ETag? ifMatch = null)
     {
-        var stream = await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = ReadBufferBytes }, cancellationToken)
-            .ConfigureAwait(false);
+        var options = new BlobOpenReadOptions(allowModifications: false) { BufferSize = ReadBufferBytes };
+        if (ifMatch is { } etag)
+        {
+            options.Conditions = new BlobRequestConditions { IfMatch = etag };
+        }
+
+        var stream = await blob.OpenReadAsync(options, cancellationToken).ConfigureAwait(false);
         return BytesRead is null ? stream : new ProgressStream(stream, BytesRead);
     }
 
@@ -613,6 +664,9 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         public bool Missing { get; set; }
 
         public bool Changed { get; set; }
+
+        /// <summary>The ETag of the bytes accepted (null in reports from before it was recorded).</summary>
+        public string? ETag { get; set; }
     }
 
     /// <summary>Buffers whole documents (one flat id buffer + document ends) and uploads each shard as soon as it is full.</summary>
@@ -722,7 +776,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 /// <summary>datasets/{dataset}/accepted/{sha256}.json: what was read from an accepted upload, tolerated problems included.</summary>
 public sealed record TextAcceptanceReport(
     string Source, string Sha256, TextFormat Format, bool Gzip, long Bytes, long Chars, long Lines, long Documents, long InvalidUtf8Chars,
-    long JsonLines, long BadJsonLines, IReadOnlyList<string> BadJsonLineSamples, DateTimeOffset AcceptedUtc);
+    long JsonLines, long BadJsonLines, IReadOnlyList<string> BadJsonLineSamples, DateTimeOffset AcceptedUtc, string? ETag = null);
 
 /// <summary>The result of sealing a text version, with the counts the CLI prints.</summary>
 public sealed record TextSealSummary(
