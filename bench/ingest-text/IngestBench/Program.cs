@@ -147,7 +147,7 @@ static async Task<int> IngestAsync(string connection, string dataset, string cor
     Console.WriteLine($"OUTPUT digest={Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(produced)))} shards={summary.Manifest.TrainShards.Count + summary.Manifest.ValidationShards.Count}");
     Console.WriteLine("seal seconds: " + summary.Manifest.Extra!["sealSeconds"].GetRawText().ReplaceLineEndings(" "));
     Console.WriteLine(FormattableString.Invariant(
-        $"INGEST documents={summary.Result.Items} tokens={summary.Tokens} duplicates={summary.DuplicateDocuments} vocab={summary.Manifest.VocabSize} bytes_read={bytesRead} accept_s={acceptSeconds:F1} total_s={seconds:F1} cpu_s={cpu:F1} peak_rss_mb={PeakRssMb():F0}"));
+        $"INGEST documents={summary.Result.Items} tokens={summary.Tokens} duplicates={summary.DuplicateDocuments} vocab={summary.Manifest.VocabSize} bytes_read={bytesRead} accept_s={acceptSeconds:F1} total_s={seconds:F1} cpu_s={cpu:F1} peak_rss_mb={PeakRssMb():F0} jit_s={System.Runtime.JitInfo.GetCompilationTime().TotalSeconds:F1} jit_methods={System.Runtime.JitInfo.GetCompiledMethodCount()} gc_pause_s={GC.GetTotalPauseDuration().TotalSeconds:F1} gcs={GC.CollectionCount(0)}"));
     return 0;
 }
 
