@@ -143,6 +143,11 @@ public sealed class TextNormalizer(TextNormalization options)
     /// <summary>The full path on one whitespace-delimited chunk (for <see cref="WordScanner"/>).</summary>
     internal string NormalizeChunk(string s) => NormalizeFull(s);
 
+    private Latin1Chars? _latin1;
+
+    /// <summary>What the full path does to each character below U+0100 under these options (for <see cref="WordScanner"/>).</summary>
+    internal Latin1Chars Latin1 => _latin1 ??= Latin1Chars.Build(this);
+
     /// <summary>The full path for text with non-ASCII characters.</summary>
     private string NormalizeFull(string s)
     {

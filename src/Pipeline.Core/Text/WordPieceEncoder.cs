@@ -180,8 +180,9 @@ public sealed class WordPieceEncoder
                 return;
             }
 
+            // The word is one pre-token already (BertPreTokenizer would find exactly it): the tokenizer need not split it again.
             _missIds.Clear();
-            _missIds.AddRange(_encoder._tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false));
+            _missIds.AddRange(_encoder._tokenizer.EncodeToIds(word, considerPreTokenization: false, considerNormalization: false));
             var encoded = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_missIds);
             if (word.Length <= MaxCachedWordChars)
             {
@@ -347,7 +348,8 @@ public sealed class WordPieceEncoder
             return;
         }
 
-        var encoded = _tokenizer.EncodeToIds(word, considerPreTokenization: true, considerNormalization: false);
+        // The word is one pre-token already (BertPreTokenizer would find exactly it): the tokenizer need not split it again.
+        var encoded = _tokenizer.EncodeToIds(word, considerPreTokenization: false, considerNormalization: false);
         if (word.Length <= MaxCachedWordChars)
         {
             var copy = new int[encoded.Count];

@@ -14,8 +14,9 @@ public interface IWordSink
 /// building the normalised text: exactly the words of <see cref="BertPreTokenizer.NextWord"/> over
 /// <see cref="TextNormalizer.Normalize(ReadOnlySpan{char}, ref char[])"/>, each with its hash computed on the way.
 /// Pure-ASCII stretches (cut at ASCII whitespace) take a table-driven loop (lower-case, controls dropped, punctuation a
-/// word of its own); a whitespace-delimited chunk holding any non-ASCII character is normalised whole by the full path
-/// and split with NextWord, which is what the normaliser does chunk by chunk. Vocabulary counting and encoding both
+/// word of its own); a whitespace-delimited chunk holding other characters below U+0100 that each normalise to at most
+/// one character ("(¶12)", "café") goes character by character through <see cref="Latin1Chars"/>, any other chunk is
+/// normalised whole by the full path and split with NextWord, which is what the normaliser does chunk by chunk. Vocabulary counting and encoding both
 /// scan through here, so they see the same words.
 /// </summary>
 public static class WordScanner
@@ -65,12 +66,16 @@ public static class WordScanner
                 ScanAscii(text[pos..chunkStart], scratch, lowercase, ref sink);
             }
 
-            var normalized = normalizer.NormalizeChunk(new string(text[chunkStart..chunkEnd]));
-            var p = 0;
-            while (BertPreTokenizer.NextWord(normalized, ref p, out var start, out var length))
+            var chunk = text[chunkStart..chunkEnd];
+            if (!ScanLatin1(normalizer.Latin1, chunk, scratch, ref sink))
             {
-                var word = normalized.AsSpan(start, length);
-                sink.OnWord(word, WordHash.Of(word));
+                var normalized = normalizer.NormalizeChunk(new string(chunk));
+                var p = 0;
+                while (BertPreTokenizer.NextWord(normalized, ref p, out var start, out var length))
+                {
+                    var word = normalized.AsSpan(start, length);
+                    sink.OnWord(word, WordHash.Of(word));
+                }
             }
 
             pos = chunkEnd;
@@ -145,6 +150,60 @@ public static class WordScanner
             }
 
             sink.OnWord(word, WordHash.Of(word));
+        }
+    }
+
+    /// <summary>
+    /// A chunk whose characters are all below U+0100 and each normalise on their own to at most one character
+    /// (<see cref="Latin1Chars"/>: "(¶12)", "café", "naïve"), character by character as the full path would do it;
+    /// false (nothing emitted) when some character needs the full path.
+    /// </summary>
+    private static bool ScanLatin1<TSink>(Latin1Chars latin1, ReadOnlySpan<char> chunk, char[] buffer, ref TSink sink)
+        where TSink : struct, IWordSink
+    {
+        var classes = latin1.Classes;
+        foreach (var c in chunk)
+        {
+            if (c > 0xFF || classes[c] == Latin1Chars.Slow)
+            {
+                return false;
+            }
+        }
+
+        var map = latin1.Map;
+        var n = 0;
+        foreach (var c in chunk)
+        {
+            switch (classes[c])
+            {
+                case Latin1Chars.Word:
+                    buffer[n++] = map[c];
+                    break;
+                case Latin1Chars.Control:
+                    break; // vanishes without splitting the word
+                case Latin1Chars.Space:
+                    Flush(buffer, ref n, ref sink);
+                    break;
+                default: // Punct: a word of its own
+                    Flush(buffer, ref n, ref sink);
+                    buffer[0] = map[c];
+                    var one = buffer.AsSpan(0, 1);
+                    sink.OnWord(one, WordHash.Of(one));
+                    break;
+            }
+        }
+
+        Flush(buffer, ref n, ref sink);
+        return true;
+
+        static void Flush(char[] buffer, ref int n, ref TSink sink)
+        {
+            if (n > 0)
+            {
+                var word = buffer.AsSpan(0, n);
+                sink.OnWord(word, WordHash.Of(word));
+                n = 0;
+            }
         }
     }
 

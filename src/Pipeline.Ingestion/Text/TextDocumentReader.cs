@@ -87,9 +87,13 @@ public sealed class TextContentException(string code, string message) : Exceptio
 /// </summary>
 public static class TextDocumentReader
 {
-    public static IEnumerable<string> Read(Stream raw, TextFormat format, bool gzip, TextReadOptions options, TextReadStats stats)
+    /// <param name="hashContent">
+    /// False when the caller knows the bytes are those already hashed (the seal reading an upload whose ETag is the one
+    /// accepted): <see cref="TextReadStats.Sha256"/> then stays null.
+    /// </param>
+    public static IEnumerable<string> Read(Stream raw, TextFormat format, bool gzip, TextReadOptions options, TextReadStats stats, bool hashContent = true)
     {
-        var hashing = new HashingStream(raw, stats);
+        var hashing = new HashingStream(raw, stats, hashContent);
         Stream decoded = hashing;
         if (gzip)
         {
@@ -428,9 +432,10 @@ public static class TextDocumentReader
         System.Buffers.SearchValues.Create("\t\n\r" + new string([.. Enumerable.Range(32, 95).Select(i => (char)i)]));
 
     /// <summary>Counts and hashes the raw bytes as they are read.</summary>
-    private sealed class HashingStream(Stream inner, TextReadStats stats) : Stream
+    private sealed class HashingStream(Stream inner, TextReadStats stats, bool hashContent) : Stream
     {
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly IncrementalHash? _hash = hashContent ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+        private bool _finished;
         private readonly byte[] _tail = new byte[8];
         private string? _sha256;
 
@@ -453,13 +458,13 @@ public static class TextDocumentReader
 
         public override int Read(Span<byte> buffer)
         {
-            if (_sha256 is not null)
+            if (_finished)
             {
                 return 0;
             }
 
             var n = inner.Read(buffer);
-            _hash.AppendData(buffer[..n]);
+            _hash?.AppendData(buffer[..n]);
             stats.RawBytes += n;
             if (n >= 8)
             {
@@ -486,7 +491,8 @@ public static class TextDocumentReader
         public void DrainAndFinish()
         {
             Drain();
-            _sha256 ??= Convert.ToHexStringLower(_hash.GetHashAndReset());
+            _finished = true;
+            _sha256 ??= _hash is null ? null : Convert.ToHexStringLower(_hash.GetHashAndReset());
             stats.Sha256 = _sha256;
         }
 
@@ -504,7 +510,7 @@ public static class TextDocumentReader
         {
             if (disposing)
             {
-                _hash.Dispose();
+                _hash?.Dispose();
             }
 
             base.Dispose(disposing);

@@ -36,6 +36,25 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     /// <summary>Accepts, dedupes or quarantines one upload under unlabeled/{dataset}/.</summary>
     public async Task<BlobIngestOutcome> AcceptBlobAsync(BlobPath upload, CancellationToken cancellationToken = default)
     {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await AcceptOnceAsync(upload, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException e) when (e.Status == 412 && attempt < 2)
+            {
+                // Overwritten between reading its properties and reading its bytes: accept what it is now.
+            }
+        }
+    }
+
+    /// <summary>
+    /// One acceptance: the bytes are read under If-Match on the ETag of the properties read first, so the report's
+    /// ETag is the ETag of exactly the bytes hashed (the seal trusts it to skip re-hashing).
+    /// </summary>
+    private async Task<BlobIngestOutcome> AcceptOnceAsync(BlobPath upload, CancellationToken cancellationToken)
+    {
         var (dataset, relative) = SplitUpload(upload);
         var blob = service.GetBlobContainerClient(upload.Container).GetBlobClient(upload.Name);
         BlobProperties properties;
@@ -73,7 +92,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
             stats = new TextReadStats();
             try
             {
-                await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
+                await using var stream = await OpenAsync(blob, cancellationToken, properties.ETag).ConfigureAwait(false);
                 foreach (var _ in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -103,7 +122,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }
 
         var report = new TextAcceptanceReport(upload.ToString(), sha256, format, gzip, stats.RawBytes, stats.DecodedChars, stats.Lines,
-            stats.Documents, stats.ReplacementChars, stats.JsonLines, stats.BadJsonLines, stats.BadJsonLineSamples, DateTimeOffset.UtcNow);
+            stats.Documents, stats.ReplacementChars, stats.JsonLines, stats.BadJsonLines, stats.BadJsonLineSamples, DateTimeOffset.UtcNow, properties.ETag.ToString());
         var reportPath = AcceptanceReport(dataset, sha256);
         await service.GetBlobContainerClient(reportPath.Container).GetBlobClient(reportPath.Name)
             .UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(report, PipelineJson.Options)), overwrite: true, cancellationToken)
@@ -171,10 +190,10 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         var validation = new ShardWriter(container, prefix + "validation", encoder.VocabSize, options.TokensPerShard);
         long emptyDocuments = 0;
         var session = encoder.CreateSession(); // one thread encodes: a flat word memo of its own
-        var counts = await ForEachDocumentAsync(sources, options, (source, text) =>
+        var counts = await ForEachDocumentAsync(sources, options, (source, text, documentHash) =>
         {
             // Encoded straight into the shard's flat id buffer: no per-document arrays.
-            var writer = IsValidation(DocumentHash(text), options.ValidationFraction) ? validation : train;
+            var writer = IsValidation(documentHash, options.ValidationFraction) ? validation : train;
             var tokens = writer.AppendDocument(session, text);
             if (tokens == 0)
             {
@@ -184,7 +203,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 
             source.Documents++;
             source.Tokens += tokens;
-        }, cancellationToken, replay: duplicatePlan, afterEach: async ct =>
+        }, cancellationToken, replay: duplicatePlan, documentHashes: true, afterEach: async ct =>
         {
             await train.FlushFullAsync(ct).ConfigureAwait(false);
             await validation.FlushFullAsync(ct).ConfigureAwait(false);
@@ -259,7 +278,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     {
         var trainer = new WordPieceTrainer(options.Normalization, options.MaxCountedWords);
         var plan = new DuplicatePlan();
-        await ForEachDocumentAsync(sources, options, (_, text) => trainer.Add(text.AsSpan()), cancellationToken, record: plan).ConfigureAwait(false);
+        await ForEachDocumentAsync(sources, options, (_, text, _) => trainer.Add(text.AsSpan()), cancellationToken, record: plan).ConfigureAwait(false);
         timings["countWords"] = clock.Elapsed.TotalSeconds;
         ReleaseMemory(); // pass 1's dedupe set and read buffers are garbage now; training needs room
         var vocab = trainer.Train(options.Vocabulary);
@@ -282,26 +301,57 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
     public static bool IsValidation(ulong documentHash, double fraction) => (documentHash & 0xFFFFF) < fraction * (1 << 20);
 
     /// <summary>FNV-1a 64 over the UTF-16 code units: the document hash used for the split and for dedupe.</summary>
-    public static ulong DocumentHash(ReadOnlySpan<char> text)
+    public static ulong DocumentHash(ReadOnlySpan<char> text) => ContinueHash(HashBasis, text);
+
+    /// <summary>
+    /// <see cref="DocumentHash"/> of two documents at once: the same two hashes. Each FNV step waits for the one before
+    /// (an xor and a 3-cycle multiply per character), so one document's hash runs at that latency; two independent
+    /// chains in one loop keep the multiplier busy twice as often.
+    /// </summary>
+    public static (ulong A, ulong B) DocumentHashes(ReadOnlySpan<char> a, ReadOnlySpan<char> b)
     {
-        // For c < 256 the high byte's step is a bare multiply ((h ^ 0) * P), so both steps fold into (h ^ c) * P^2:
-        // one multiply per character on Latin-1 text, the same hash.
-        const ulong prime = 1099511628211UL, primeSquared = unchecked(prime * prime);
-        var h = 14695981039346656037UL;
-        foreach (var c in text)
+        ulong ha = HashBasis, hb = HashBasis;
+        var n = Math.Min(a.Length, b.Length);
+        var i = 0;
+        for (; i < n; i++)
         {
-            if (c < 256)
+            char ca = a[i], cb = b[i];
+            if ((ca | cb) < 256)
             {
-                h = (h ^ c) * primeSquared;
+                ha = (ha ^ ca) * HashPrimeSquared;
+                hb = (hb ^ cb) * HashPrimeSquared;
             }
             else
             {
-                h = (h ^ (byte)c) * prime;
-                h = (h ^ (byte)(c >> 8)) * prime;
+                ha = HashStep(ha, ca);
+                hb = HashStep(hb, cb);
             }
         }
 
+        return (ContinueHash(ha, a[i..]), ContinueHash(hb, b[i..]));
+    }
+
+    private const ulong HashBasis = 14695981039346656037UL, HashPrime = 1099511628211UL, HashPrimeSquared = unchecked(HashPrime * HashPrime);
+
+    private static ulong ContinueHash(ulong h, ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            h = c < 256 ? (h ^ c) * HashPrimeSquared : HashStep(h, c);
+        }
+
         return h;
+    }
+
+    /// <summary>
+    /// One UTF-16 code unit, low byte then high byte. For c &lt; 256 the high byte's step is a bare multiply
+    /// ((h ^ 0) * P), so both fold into (h ^ c) * P^2: one multiply per character on Latin-1 text, the same hash.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ulong HashStep(ulong h, char c)
+    {
+        h = (h ^ (byte)c) * HashPrime;
+        return (h ^ (byte)(c >> 8)) * HashPrime;
     }
 
     /// <summary>
@@ -314,8 +364,8 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(text.AsSpan()));
 
     private async Task<SealCounts> ForEachDocumentAsync(
-        List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string> onDocument, CancellationToken cancellationToken,
-        DuplicatePlan? record = null, DuplicatePlan? replay = null, Func<CancellationToken, Task>? afterEach = null)
+        List<AcceptedSource> sources, TextSealOptions options, Action<AcceptedSource, string, ulong> onDocument, CancellationToken cancellationToken,
+        DuplicatePlan? record = null, DuplicatePlan? replay = null, bool documentHashes = false, Func<CancellationToken, Task>? afterEach = null)
     {
         var seen = options.DropDuplicateDocuments && replay is null ? new UInt64Set() : null;
         long duplicates = 0, bytes = 0, missing = 0, ordinal = -1;
@@ -327,38 +377,65 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
             var path = BlobPath.Parse(source.Source);
             var blob = service.GetBlobContainerClient(path.Container).GetBlobClient(path.Name);
             TextFormats.TryDetect(path.Name, out var format, out var gzip);
-            var stats = new TextReadStats();
-            try
+            TextReadStats stats;
+            bool unchanged, gone = false, trustETag = source.ETag is not null;
+            while (true)
             {
-                await using var stream = await OpenAsync(blob, cancellationToken).ConfigureAwait(false);
-                foreach (var text in TextDocumentReader.Read(stream, format, gzip, _options.Read, stats))
+                stats = new TextReadStats();
+                unchanged = false;
+                try
                 {
-                    ordinal++;
-                    var duplicate = replay is not null ? replay.IsDuplicate(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
-                    if (duplicate)
+                    // Still the accepted bytes (same ETag, and read under If-Match on it): no need to hash them again.
+                    // Otherwise they are hashed and compared with the accepted sha256, as before ETags were recorded.
+                    if (trustETag)
                     {
-                        record?.Add(ordinal);
-                        duplicates++;
-                        source.DuplicateDocuments++;
-                        continue;
+                        unchanged = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Value.ETag == new ETag(source.ETag!);
                     }
 
-                    onDocument(source, text);
-                    if (afterEach is not null)
+                    await using var stream = await OpenAsync(blob, cancellationToken, unchanged ? new ETag(source.ETag!) : null).ConfigureAwait(false);
+                    var documents = TextDocumentReader.Read(stream, format, gzip, _options.Read, stats, hashContent: !unchanged);
+                    foreach (var (text, documentHash) in documentHashes ? WithDocumentHashes(documents) : documents.Select(d => (d, 0UL)))
                     {
-                        await afterEach(cancellationToken).ConfigureAwait(false);
+                        ordinal++;
+                        var duplicate = replay is not null ? replay.IsDuplicate(ordinal) : seen is not null && !seen.Add(DedupeKey(text));
+                        if (duplicate)
+                        {
+                            record?.Add(ordinal);
+                            duplicates++;
+                            source.DuplicateDocuments++;
+                            continue;
+                        }
+
+                        onDocument(source, text, documentHash);
+                        if (afterEach is not null)
+                        {
+                            await afterEach(cancellationToken).ConfigureAwait(false);
+                        }
                     }
                 }
+                catch (RequestFailedException e) when (e.Status == 412 && unchanged && stats.Documents == 0)
+                {
+                    // Overwritten between the ETag check and the first read: read (and hash) what it holds now.
+                    trustETag = false;
+                    continue;
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                    // Deleted after it was accepted: recorded in the manifest, not part of this version.
+                    source.Missing = true;
+                    missing++;
+                    gone = true;
+                }
+
+                break;
             }
-            catch (RequestFailedException e) when (e.Status == 404)
+
+            if (gone)
             {
-                // Deleted after it was accepted: recorded in the manifest, not part of this version.
-                source.Missing = true;
-                missing++;
                 continue;
             }
 
-            if (stats.Sha256 != source.Sha256)
+            if (!unchanged && stats.Sha256 != source.Sha256)
             {
                 // Overwritten after acceptance (its new bytes also get their own blob event): what was read is in this
                 // version, and the manifest says so.
@@ -373,6 +450,30 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         }
 
         return new SealCounts(duplicates, bytes, missing);
+    }
+
+    /// <summary>Each document with its <see cref="DocumentHash"/>, computed two documents at a time (same order, same hashes).</summary>
+    private static IEnumerable<(string Text, ulong Hash)> WithDocumentHashes(IEnumerable<string> documents)
+    {
+        string? held = null;
+        foreach (var document in documents)
+        {
+            if (held is null)
+            {
+                held = document;
+                continue;
+            }
+
+            var (a, b) = DocumentHashes(held, document);
+            yield return (held, a);
+            yield return (document, b);
+            held = null;
+        }
+
+        if (held is not null)
+        {
+            yield return (held, DocumentHash(held));
+        }
     }
 
     private async Task<List<AcceptedSource>> ListAcceptedAsync(string dataset, CancellationToken cancellationToken)
@@ -402,6 +503,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
                 source.Bytes = report.Bytes;
                 source.BadJsonLines = report.BadJsonLines;
                 source.ReplacementChars = report.InvalidUtf8Chars;
+                source.ETag = report.ETag;
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
@@ -435,10 +537,15 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         return n;
     }
 
-    private async Task<Stream> OpenAsync(BlobClient blob, CancellationToken cancellationToken)
+    private async Task<Stream> OpenAsync(BlobClient blob, CancellationToken cancellationToken, ETag? ifMatch = null)
     {
-        var stream = await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = ReadBufferBytes }, cancellationToken)
-            .ConfigureAwait(false);
+        var options = new BlobOpenReadOptions(allowModifications: false) { BufferSize = ReadBufferBytes };
+        if (ifMatch is { } etag)
+        {
+            options.Conditions = new BlobRequestConditions { IfMatch = etag };
+        }
+
+        var stream = await blob.OpenReadAsync(options, cancellationToken).ConfigureAwait(false);
         return BytesRead is null ? stream : new ProgressStream(stream, BytesRead);
     }
 
@@ -613,6 +720,9 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
         public bool Missing { get; set; }
 
         public bool Changed { get; set; }
+
+        /// <summary>The ETag of the bytes accepted (null in reports from before it was recorded).</summary>
+        public string? ETag { get; set; }
     }
 
     /// <summary>Buffers whole documents (one flat id buffer + document ends) and uploads each shard as soon as it is full.</summary>
@@ -722,7 +832,7 @@ public sealed class TextIngestion(BlobServiceClient service, TextIngestionOption
 /// <summary>datasets/{dataset}/accepted/{sha256}.json: what was read from an accepted upload, tolerated problems included.</summary>
 public sealed record TextAcceptanceReport(
     string Source, string Sha256, TextFormat Format, bool Gzip, long Bytes, long Chars, long Lines, long Documents, long InvalidUtf8Chars,
-    long JsonLines, long BadJsonLines, IReadOnlyList<string> BadJsonLineSamples, DateTimeOffset AcceptedUtc);
+    long JsonLines, long BadJsonLines, IReadOnlyList<string> BadJsonLineSamples, DateTimeOffset AcceptedUtc, string? ETag = null);
 
 /// <summary>The result of sealing a text version, with the counts the CLI prints.</summary>
 public sealed record TextSealSummary(

@@ -143,6 +143,88 @@ public class TextNormalizerTests
         }
     }
 
+    private static readonly TextNormalization[] Normalizations =
+    [
+        TextNormalization.Default,
+        new TextNormalization { Lowercase = false, StripAccents = false },
+        new TextNormalization { Nfkc = false },
+        new TextNormalization { Nfkc = false, Lowercase = false, StripAccents = false },
+    ];
+
+    /// <summary>
+    /// Chunks of characters below U+0100 take WordScanner's character-by-character path (Latin1Chars); every pair of
+    /// such characters, between letters and alone, and random Latin-1 strings scan to the words of the full path.
+    /// </summary>
+    [Fact]
+    public void WordScanner_latin1_chunks_equal_the_full_path_for_every_pair()
+    {
+        char[]? scratch = null, scanScratch = null;
+        var rng = new Random(5);
+        foreach (var normalization in Normalizations)
+        {
+            var normalizer = new TextNormalizer(normalization);
+            void Check(string text)
+            {
+                var normalized = normalizer.Normalize(text.AsSpan(), ref scratch).ToString();
+                var expected = new List<string>();
+                var pos = 0;
+                while (BertPreTokenizer.NextWord(normalized, ref pos, out var start, out var length))
+                {
+                    expected.Add(normalized.Substring(start, length));
+                }
+
+                var sink = new CollectSink { Words = [] };
+                WordScanner.Scan(normalizer, text, ref scanScratch, ref sink);
+                if (!expected.SequenceEqual(sink.Words.Select(w => w.Word)))
+                {
+                    Assert.Fail($"{string.Join(" ", text.Select(c => ((int)c).ToString("X4")))}: expected [{string.Join("|", expected)}], scanned [{string.Join("|", sink.Words.Select(w => w.Word))}]");
+                }
+
+                Assert.All(sink.Words, w => Assert.Equal(WordHash.Of(w.Word), w.Hash));
+            }
+
+            for (var a = 1; a < 256; a++)
+            {
+                for (var b = 1; b < 256; b++)
+                {
+                    if (a >= 0x80 || b >= 0x80)
+                    {
+                        Check($"Q{(char)a}{(char)b}q");
+                        Check($"{(char)a}{(char)b}");
+                    }
+                }
+            }
+
+            var sb = new System.Text.StringBuilder();
+            for (var k = 0; k < 3000; k++)
+            {
+                sb.Clear();
+                for (var j = rng.Next(1, 24); j > 0; j--)
+                {
+                    sb.Append(rng.Next(4) == 0 ? (char)rng.Next(0x80, 0x100) : (char)rng.Next(1, 0x80));
+                }
+
+                Check(sb.ToString());
+            }
+        }
+    }
+
+    /// <summary>The characters the generated and real corpora hold take the fast path (else the test above proves nothing about it).</summary>
+    [Fact]
+    public void Latin1_table_classifies_common_characters()
+    {
+        var table = TextNormalizer.Default.Latin1;
+        Assert.Equal(Latin1Chars.Punct, table.Classes['¶']);
+        Assert.Equal(Latin1Chars.Punct, table.Classes['§']);
+        Assert.Equal(Latin1Chars.Word, table.Classes['é']);
+        Assert.Equal('e', table.Map['é']);
+        Assert.Equal('a', table.Map['À']);
+        Assert.Equal(Latin1Chars.Space, table.Classes[' ']);
+        Assert.Equal(Latin1Chars.Control, table.Classes['­']);
+        Assert.Equal(Latin1Chars.Slow, table.Classes['¼']); // NFKC: "1⁄4"
+        Assert.Equal('É', new TextNormalizer(new TextNormalization { Lowercase = false, StripAccents = false }).Latin1.Map['É']);
+    }
+
     private struct CollectSink : IWordSink
     {
         public List<(string Word, int Hash)> Words;

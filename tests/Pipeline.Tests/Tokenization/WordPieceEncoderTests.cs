@@ -133,7 +133,8 @@ public class WordPieceEncoderTests
             ContinuingSubwordPrefix = SpecialTokens.ContinuationPrefix,
             MaxInputCharsPerWord = SpecialTokens.MaxInputCharsPerWord,
         });
-        string[] pieces = ["hello", "World", "unaffable", "CAFÉ", "中国", "🙂", "$+=", "don't", "hellow", new string('x', 120), "a", "Ünaffable", "world!", "ﬁne", "hellowor", "helloworl"];
+        string[] pieces = ["hello", "World", "unaffable", "CAFÉ", "中国", "🙂", "$+=", "don't", "hellow", new string('x', 120), "a", "Ünaffable", "world!", "ﬁne", "hellowor", "helloworl",
+            "(¶120345)", "9876543210", "x1y2", "naïve", "§3", "«hello»", "world\u00A0hello", new string('h', 100), new string('h', 101)];
         var rng = new Random(11);
         var texts = Enumerable.Range(0, 200).Select(_ => string.Join(rng.Next(3) switch { 0 => " ", 1 => "\n", _ => "  \t" },
             Enumerable.Range(0, rng.Next(1, 30)).Select(_ => pieces[rng.Next(pieces.Length)]))).ToArray();

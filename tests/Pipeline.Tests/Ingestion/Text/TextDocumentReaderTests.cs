@@ -175,5 +175,12 @@ public class TextDocumentReaderTests
         {
             Assert.Equal(Reference(text), TextIngestion.DocumentHash(text));
         }
+
+        // Two at a time (the seal's encode pass): the same hashes, whichever is longer and wherever non-Latin-1 falls.
+        var texts = samples.Concat(Enumerable.Range(0, 300).Select(_ => new string([.. Enumerable.Range(0, rng.Next(0, 60)).Select(_ => (char)(rng.Next(4) == 0 ? rng.Next(0, 0x3000) : rng.Next(32, 256)))]))).ToArray();
+        for (var i = 0; i + 1 < texts.Length; i++)
+        {
+            Assert.Equal((Reference(texts[i]), Reference(texts[i + 1])), TextIngestion.DocumentHashes(texts[i], texts[i + 1]));
+        }
     }
 }

@@ -234,6 +234,66 @@ public class TextIngestionTests(AzuriteFixture azurite)
     }
 
     /// <summary>
+    /// The acceptance report records the ETag of the bytes hashed; the seal reads an upload still at that ETag without
+    /// hashing it again, and hashes one whose ETag moved: rewritten with other bytes is flagged changedSinceAccepted,
+    /// rewritten with the same bytes is not. Reports without an ETag (written before it was recorded) seal the same.
+    /// </summary>
+    [Fact]
+    public async Task Seal_trusts_the_accepted_etag_and_rehashes_uploads_rewritten_since()
+    {
+        var service = await azurite.CreateLayoutAsync();
+        var ingestion = new TextIngestion(service);
+        var options = new TextSealOptions { Vocabulary = new WordPieceTrainerOptions { VocabSize = 120 }, ValidationFraction = 0.2, TokensPerShard = 300 };
+        var datasets = service.GetBlobContainerClient(BlobLayout.Datasets);
+        var other = Encoding.UTF8.GetBytes("Now the serpent was more subtil than any beast of the field.\n\nAnd the woman said unto the serpent.\n\n");
+        var texts = Enumerable.Range(0, 3).Select(i => Encoding.UTF8.GetBytes(Genesis + $"Paragraph number {i} of upload {i}.\n\n")).ToArray();
+
+        async Task<(DatasetManifest Manifest, JsonElement Sources)> RunAsync(bool rewrite, bool dropETags)
+        {
+            var dataset = NewDataset();
+            var uploads = new List<BlobPath>();
+            for (var i = 0; i < texts.Length; i++)
+            {
+                var path = await UploadAsync(service, dataset, $"u{i}.txt", texts[i]);
+                uploads.Add(path);
+                var outcome = await ingestion.AcceptBlobAsync(path);
+                var reportBlob = datasets.GetBlobClient(TextIngestion.AcceptanceReport(dataset, outcome.ContentHash).Name);
+                var report = (await reportBlob.DownloadContentAsync()).Value.Content.ToObjectFromJson<TextAcceptanceReport>(PipelineJson.Options)!;
+                var etag = (await service.GetBlobContainerClient(path.Container).GetBlobClient(path.Name).GetPropertiesAsync()).Value.ETag;
+                Assert.Equal(etag.ToString(), report.ETag);
+                if (dropETags)
+                {
+                    await reportBlob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(report with { ETag = null }, PipelineJson.Options)), overwrite: true);
+                }
+            }
+
+            if (rewrite)
+            {
+                await UploadAsync(service, dataset, "u0.txt", texts[0]); // same bytes, new ETag
+                await UploadAsync(service, dataset, "u1.txt", other); // other bytes
+            }
+
+            var manifest = (await ingestion.SealWithSummaryAsync(dataset, "v1", options)).Manifest;
+            return (manifest, manifest.Extra!["sources"]);
+        }
+
+        static string Digest(DatasetManifest m) => string.Join(' ', new[] { m.VocabSha256! }.Concat(m.TrainShards.Concat(m.ValidationShards).Select(s => s.Sha256)));
+        static bool Changed(JsonElement sources, string name) =>
+            sources.EnumerateArray().Single(s => s.GetProperty("path").GetString()!.EndsWith("/" + name, StringComparison.Ordinal)).GetProperty("changedSinceAccepted").GetBoolean();
+
+        var trusted = await RunAsync(rewrite: false, dropETags: false);
+        var hashed = await RunAsync(rewrite: false, dropETags: true);
+        Assert.Equal(Digest(trusted.Manifest), Digest(hashed.Manifest));
+        Assert.All(trusted.Sources.EnumerateArray().Concat(hashed.Sources.EnumerateArray()), s => Assert.False(s.GetProperty("changedSinceAccepted").GetBoolean()));
+
+        var rewritten = await RunAsync(rewrite: true, dropETags: false);
+        Assert.False(Changed(rewritten.Sources, "u0.txt"));
+        Assert.True(Changed(rewritten.Sources, "u1.txt"));
+        Assert.False(Changed(rewritten.Sources, "u2.txt"));
+        Assert.NotEqual(Digest(trusted.Manifest), Digest(rewritten.Manifest)); // u1's new text was read, not the accepted one
+    }
+
+    /// <summary>
     /// Pins what a seal produces (vocab.txt bytes, every shard's bytes, document and token counts) on a fixed mixed
     /// corpus: paragraphs and one-per-line .txt, CRLF, .md.gz, .jsonl, accents, CJK, emoji, punctuation, a literal
     /// [MASK], numbers, duplicates within and across uploads, a paragraph cut at MaxDocumentChars and enough distinct
