@@ -12,7 +12,8 @@ using static TorchSharp.torch;
 // MlmBench step <threads> <warmup> <timed> <batch> <seq> <vocab>
 //   Times MlmTrainer.TrainStep (the trainer's own step: loader -> MaskingCollator -> MaskedLanguageModel forward ->
 //   masked cross-entropy -> backward -> clip 1.0 -> AdamW) on synthetic token documents and prints
-//   "STEPS_PER_S <x> masked_per_step=<m> final_loss=<l>".
+//   "STEPS_PER_S <x> masked_per_step=<m> final_loss=<l>", then "STEP_THREAD_CPU_MS min= p10= median=" (the calling
+//   thread's CPU time per timed step; the whole step's cost at 1 thread).
 //   With MLM_PROFILE=1 it prints "PROFILE_MS collate= forward= backward= clip= adamw=" (mean ms per step) instead.
 // MlmBench sgemm <threads> <n> <reps>
 //   Prints "SGEMM_GFLOPS <best of reps>" for an n x n x n float32 matmul (2 n^3 FLOPs).
@@ -112,6 +113,7 @@ if (Environment.GetEnvironmentVariable("MLM_PROFILE") == "1")
 var watch = new Stopwatch();
 var cpuStart = TimeSpan.Zero;
 double loss = 0;
+var stepCpuMs = new List<double>();
 for (var step = 1; step <= warmup + timed; step++)
 {
     if (step == warmup + 1)
@@ -120,10 +122,38 @@ for (var step = 1; step <= warmup + timed; step++)
         cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
     }
 
+    var threadCpu = ThreadCpu.Milliseconds();
     loss = MlmTrainer.TrainStep(model, optimizer, loader, collator, masking, opt, schedule.At(step), CPU);
+    if (step > warmup)
+    {
+        stepCpuMs.Add(ThreadCpu.Milliseconds() - threadCpu);
+    }
 }
 
 watch.Stop();
 var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"STEPS_PER_S {timed / watch.Elapsed.TotalSeconds:F3} threads={get_num_threads()} cpu_s_per_step={cpu / timed:F4} final_loss={loss:F4}"));
+// The calling thread's CPU time per step: at 1 thread libtorch runs every kernel on this thread, so this is the step's
+// own CPU cost, which time slices lost to other processes do not inflate (A/B comparisons on a shared machine).
+stepCpuMs.Sort();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"STEP_THREAD_CPU_MS min={stepCpuMs[0]:F2} p10={stepCpuMs[stepCpuMs.Count / 10]:F2} median={stepCpuMs[stepCpuMs.Count / 2]:F2}"));
 return 0;
+
+/// <summary>CLOCK_THREAD_CPUTIME_ID: CPU time of the calling thread.</summary>
+internal static class ThreadCpu
+{
+    public static double Milliseconds()
+    {
+        ClockGetTime(3, out var time);
+        return (time.Seconds * 1e3) + (time.Nanoseconds / 1e6);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+}

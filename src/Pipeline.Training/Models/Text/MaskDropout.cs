@@ -70,20 +70,31 @@ public static class MaskDropout
         var i = 0;
         if (Avx2.IsSupported && threshold <= ushort.MaxValue)
         {
-            // The same draws, 16 elements at a time: four words are sixteen 16-bit draws in element order (little
-            // endian); unsigned draw >= threshold as a signed compare after flipping the sign bits.
+            // The same draws, 16 elements at a time: SplitMix64 word k is mix(seed + k * gamma), so four consecutive
+            // words are mixed side by side in the four 64-bit lanes (64-bit multiplies built from 32-bit ones, as AVX2
+            // has no 64-bit lane multiply); the four words are sixteen 16-bit draws in element order (little endian).
+            // Unsigned draw >= threshold is a signed compare after flipping the sign bits.
             var flip = Vector256.Create(short.MinValue);
             var limit = Vector256.Create(unchecked((short)(threshold ^ 0x8000)));
             var keepVector = Vector256.Create(keep);
-            for (; i + 16 <= mask.Length; i += 16)
+            var lanes = unchecked(Vector256.Create(state + Gamma, state + (2 * Gamma), state + (3 * Gamma), state + (4 * Gamma)));
+            var step = Vector256.Create(unchecked(4 * Gamma));
+            var words = 0UL;
+            for (; i + 16 <= mask.Length; i += 16, words += 4)
             {
-                var draws = Vector256.Create(Next(ref state), Next(ref state), Next(ref state), Next(ref state)).AsInt16();
-                var dropped = Avx2.CompareGreaterThan(limit, Avx2.Xor(draws, flip));
+                var z = lanes;
+                lanes += step;
+                z = Multiply(z ^ Avx2.ShiftRightLogical(z, 30), Mix1);
+                z = Multiply(z ^ Avx2.ShiftRightLogical(z, 27), Mix2);
+                z ^= Avx2.ShiftRightLogical(z, 31);
+                var dropped = Avx2.CompareGreaterThan(limit, Avx2.Xor(z.AsInt16(), flip));
                 var low = Avx2.ConvertToVector256Int32(dropped.GetLower()).AsSingle();
                 var high = Avx2.ConvertToVector256Int32(dropped.GetUpper()).AsSingle();
                 Avx.AndNot(low, keepVector).StoreUnsafe(ref mask[i]);
                 Avx.AndNot(high, keepVector).StoreUnsafe(ref mask[i + 8]);
             }
+
+            state = unchecked(state + (words * Gamma));
         }
 
         for (; i + 4 <= mask.Length; i += 4)
@@ -105,12 +116,26 @@ public static class MaskDropout
         }
     }
 
+    private const ulong Gamma = 0x9E3779B97F4A7C15UL;
+    private const ulong Mix1 = 0xBF58476D1CE4E5B9UL;
+    private const ulong Mix2 = 0x94D049BB133111EBUL;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Next(ref ulong state)
     {
-        var z = state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        var z = state += Gamma;
+        z = (z ^ (z >> 30)) * Mix1;
+        z = (z ^ (z >> 27)) * Mix2;
         return z ^ (z >> 31);
+    }
+
+    /// <summary>a * c mod 2^64 per 64-bit lane: lo(a)lo(c) + ((hi(a)lo(c) + lo(a)hi(c)) &lt;&lt; 32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ulong> Multiply(Vector256<ulong> a, ulong c)
+    {
+        var cLow = Vector256.Create(c & 0xFFFFFFFFUL).AsUInt32();
+        var cHigh = Vector256.Create(c >> 32).AsUInt32();
+        var cross = Avx2.Multiply(Avx2.ShiftRightLogical(a, 32).AsUInt32(), cLow) + Avx2.Multiply(a.AsUInt32(), cHigh);
+        return Avx2.Multiply(a.AsUInt32(), cLow) + Avx2.ShiftLeftLogical(cross, 32);
     }
 }

@@ -81,7 +81,10 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var qkvOut = qkv.forward(x).view(b, t, 3, _heads, _headDim).permute(2, 0, 3, 1, 4); // [3, b, h, t, d]
+        // One copy into [3, b, h, t, d], then unbind: q, k and v are contiguous, so their [b * h, t, d] reshapes below are
+        // views, and backward stacks the three gradients in one pass (indexing [0], [1], [2] of the permuted view made
+        // three copies, and backward zero-filled three full-size [3, b, h, t, d] gradients and added them up).
+        var qkvOut = qkv.forward(x).view(b, t, 3, _heads, _headDim).permute(2, 0, 3, 1, 4).contiguous().unbind(0); // 3 x [b, h, t, d]
         var q = qkvOut[0];
         var k = qkvOut[1];
         var v = qkvOut[2];
