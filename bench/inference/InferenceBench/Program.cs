@@ -21,6 +21,7 @@ var repoRoot = args[1];
 var threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1;
 var seconds = args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 4;
 const int Vocab = 2000, Seq = 64;
+const double WarmupSeconds = 5;
 var torch = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "torch.json"))).RootElement;
 var vocabText = string.Join('\n', new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }.Concat(Enumerable.Range(0, Vocab - 5).Select(i => $"t{i}"))) + "\n";
 
@@ -162,12 +163,13 @@ var result = string.Create(CultureInfo.InvariantCulture,
     $"RESULT ort_vs_pytorch_b1={torchB1 / raw[1]:F2} ort_vs_pytorch_b32={torchB32 / raw[32]:F2} http_p50_over_raw={httpB1 / rawText:F2} batched_over_unbatched_32c={concurrency[true].Throughput / concurrency[false].Throughput:F2} p99_ms_32c={concurrency[true].P99:F1}");
 Console.WriteLine(result);
 
-// Both measurements warm up for a second first (and at least 5 calls): the runtime's tiered JIT recompiles the hot
-// request path in the background for a while, and a few warm-up calls would time that instead of the steady state.
+// Every latency measurement warms up for WarmupSeconds first (and at least 5 calls): the runtime's tiered JIT keeps
+// recompiling the hot request path in the background for seconds (the HTTP path through Kestrel and the handlers takes
+// ~4 s to settle on 2 cores), and a short warm-up would time that instead of a serving process's steady state.
 static List<double> Measure(Action action, double seconds)
 {
     var warm = Stopwatch.StartNew();
-    for (var i = 0; i < 5 || warm.Elapsed.TotalSeconds < 1; i++)
+    for (var i = 0; i < 5 || warm.Elapsed.TotalSeconds < WarmupSeconds; i++)
     {
         action();
     }
@@ -187,7 +189,7 @@ static List<double> Measure(Action action, double seconds)
 static async Task<List<double>> MeasureAsync(Func<Task> action, double seconds)
 {
     var warm = Stopwatch.StartNew();
-    for (var i = 0; i < 5 || warm.Elapsed.TotalSeconds < 1; i++)
+    for (var i = 0; i < 5 || warm.Elapsed.TotalSeconds < WarmupSeconds; i++)
     {
         await action();
     }
