@@ -34,15 +34,17 @@ internal sealed class Latin1Chars
             table.Map[c] = ch;
             if (c < 128)
             {
-                // The normaliser's own ASCII path: lower-case, controls dropped, ASCII punctuation a word of its own.
-                table.Classes[c] = ch switch
+                // The normaliser's own ASCII path (WordScanner's table): lower-case, controls dropped, ASCII
+                // punctuation a word of its own.
+                var ascii = WordScanner.Classes[c];
+                table.Classes[c] = ascii switch
                 {
-                    ' ' or '\t' or '\n' or '\r' => Space,
-                    < ' ' or '\x7F' => Control,
-                    _ when BertPreTokenizer.IsAsciiPunctuation(ch) => Punct,
+                    WordScanner.Space => Space,
+                    WordScanner.Control => Control,
+                    WordScanner.Punct => Punct,
                     _ => Word,
                 };
-                if (lowercase && ch is >= 'A' and <= 'Z')
+                if (lowercase && ascii == WordScanner.Upper)
                 {
                     table.Map[c] = (char)(c | 0x20);
                 }

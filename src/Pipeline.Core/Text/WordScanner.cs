@@ -21,13 +21,14 @@ public interface IWordSink
 /// </summary>
 public static class WordScanner
 {
-    private const byte WordChar = 0;
-    private const byte Upper = 1;
-    private const byte Control = 2;
-    private const byte Space = 4;
-    private const byte Punct = 8;
+    internal const byte WordChar = 0;
+    internal const byte Upper = 1;
+    internal const byte Control = 2;
+    internal const byte Space = 4;
+    internal const byte Punct = 8;
 
-    private static readonly byte[] Classes = BuildClasses();
+    /// <summary>The normaliser's ASCII rule, one class per character below 128 (Latin1Chars builds on it too).</summary>
+    internal static readonly byte[] Classes = BuildClasses();
     private static readonly System.Buffers.SearchValues<char> AsciiWhitespace = System.Buffers.SearchValues.Create(" \t\n\r");
 
     /// <summary>Calls <paramref name="sink"/> for each normalised word of <paramref name="text"/>, in order.</summary>

@@ -118,33 +118,28 @@ public sealed class MicroBatcher<TItem, TResult> : IAsyncDisposable
                 throw;
             }
 
+            // With several slots (ORT sessions are safe to run concurrently) each pass goes to a pool thread while this
+            // loop gathers the next batch for the next free slot; with one, the loop runs it.
             if (_concurrency == 1)
             {
-                try
-                {
-                    Execute(batch);
-                }
-                finally
-                {
-                    _running.Release();
-                }
+                ExecuteAndRelease(batch);
             }
             else
             {
-                // Several passes at once (ORT sessions are safe to run concurrently): each on a pool thread, while
-                // this loop gathers the next batch for the next free slot.
-                _ = Task.Run(() =>
-                {
-                    try
-                    {
-                        Execute(batch);
-                    }
-                    finally
-                    {
-                        _running.Release();
-                    }
-                });
+                _ = Task.Run(() => ExecuteAndRelease(batch));
             }
+        }
+    }
+
+    private void ExecuteAndRelease(List<Pending> batch)
+    {
+        try
+        {
+            Execute(batch);
+        }
+        finally
+        {
+            _running.Release();
         }
     }
 

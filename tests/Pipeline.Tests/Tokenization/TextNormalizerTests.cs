@@ -127,20 +127,27 @@ public class TextNormalizerTests
                 }
 
                 var text = sb.ToString();
-                var normalized = normalizer.Normalize(text.AsSpan(), ref scratch).ToString();
-                var expected = new List<string>();
-                var pos = 0;
-                while (BertPreTokenizer.NextWord(normalized, ref pos, out var start, out var length))
-                {
-                    expected.Add(normalized.Substring(start, length));
-                }
-
+                var expected = FullPathWords(normalizer, text, ref scratch);
                 var sink = new CollectSink { Words = [] };
                 WordScanner.Scan(normalizer, text, ref scanScratch, ref sink);
                 Assert.Equal(expected, sink.Words.Select(w => w.Word));
                 Assert.All(sink.Words, w => Assert.Equal(WordHash.Of(w.Word), w.Hash));
             }
         }
+    }
+
+    /// <summary>The words of the full path: the whole text normalised, then split by BertPreTokenizer.NextWord.</summary>
+    private static List<string> FullPathWords(TextNormalizer normalizer, string text, ref char[]? scratch)
+    {
+        var normalized = normalizer.Normalize(text.AsSpan(), ref scratch).ToString();
+        var words = new List<string>();
+        var pos = 0;
+        while (BertPreTokenizer.NextWord(normalized, ref pos, out var start, out var length))
+        {
+            words.Add(normalized.Substring(start, length));
+        }
+
+        return words;
     }
 
     private static readonly TextNormalization[] Normalizations =
@@ -165,14 +172,7 @@ public class TextNormalizerTests
             var normalizer = new TextNormalizer(normalization);
             void Check(string text)
             {
-                var normalized = normalizer.Normalize(text.AsSpan(), ref scratch).ToString();
-                var expected = new List<string>();
-                var pos = 0;
-                while (BertPreTokenizer.NextWord(normalized, ref pos, out var start, out var length))
-                {
-                    expected.Add(normalized.Substring(start, length));
-                }
-
+                var expected = FullPathWords(normalizer, text, ref scratch);
                 var sink = new CollectSink { Words = [] };
                 WordScanner.Scan(normalizer, text, ref scanScratch, ref sink);
                 if (!expected.SequenceEqual(sink.Words.Select(w => w.Word)))
