@@ -193,14 +193,17 @@ public sealed class LocalProcessLauncher(LocalProcessLauncherOptions options, IL
         return (int.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
     }
 
-    private static long StartTicks(Process p)
+    /// <summary>The process's start time in UTC ticks, or -1 once it has exited (internal for a test).</summary>
+    internal static long StartTicks(Process p)
     {
         try
         {
             return p.StartTime.ToUniversalTime().Ticks;
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
         {
+            // Exited already: .NET says so with InvalidOperationException, or, once the child has been reaped and
+            // /proc/<pid>/stat is gone, with Win32Exception (a trainer that fails fast hits this; CI saw it).
             return -1;
         }
     }

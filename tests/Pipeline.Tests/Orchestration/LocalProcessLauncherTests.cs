@@ -29,6 +29,19 @@ public sealed class LocalProcessLauncherTests : IDisposable
     }
 
     [Fact]
+    public void A_reaped_process_has_no_start_time_instead_of_throwing()
+    {
+        // A trainer that fails fast can be gone (reaped, /proc/<pid> removed) before the launcher reads its start time;
+        // .NET then throws Win32Exception from Process.StartTime. CI once failed the test above on exactly that race.
+        // A second handle on the pid, taken while it runs, does not know it has exited: it reads /proc/<pid>/stat.
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "0.2") { UseShellExecute = false })!;
+        using var handle = System.Diagnostics.Process.GetProcessById(process.Id);
+        process.WaitForExit();
+
+        Assert.Equal(-1, LocalProcessLauncher.StartTicks(handle));
+    }
+
+    [Fact]
     public async Task A_killed_trainer_is_not_running_and_a_restarted_host_adopts_a_live_one()
     {
         var script = Script("sleep 30");
