@@ -211,6 +211,8 @@ internal static class QualityBench
         augmentation = augmentation with
         {
             MinScale = D("SC_MINSCALE", augmentation.MinScale),
+            MinRatio = 1 / D("SC_MAXRATIO", augmentation.MaxRatio),
+            MaxRatio = D("SC_MAXRATIO", augmentation.MaxRatio),
             ColorJitterStrength = D("SC_JITTER", augmentation.ColorJitterStrength),
         };
         settings = settings with { Model = model, Augmentation = augmentation, Temperature = D("SC_TEMP", settings.Temperature) };
