@@ -103,7 +103,9 @@ public class MlmJobTests
         Assert.All(a.Zip(b), pair => Assert.True(Math.Abs(pair.First.Loss - pair.Second.Loss) <= 1e-6, $"step {pair.First.Step}: {pair.First.Loss} vs {pair.Second.Loss}"));
         Assert.Equal(File.ReadAllBytes(CheckpointFile(dir, "straight", 40, "model.bin")), File.ReadAllBytes(CheckpointFile(dir, "resumed", 40, "model.bin")));
         Assert.Equal(File.ReadAllBytes(CheckpointFile(dir, "straight", 40, "optimizer.bin")), File.ReadAllBytes(CheckpointFile(dir, "resumed", 40, "optimizer.bin")));
-        Assert.Equal(straight.Metrics["val_loss"], resumed.Metrics["val_loss"]);
+        // The weights above are byte-identical. The validation pass over them is not bit-reproducible across processes
+        // on a loaded machine (the order of float sums can change): CI once saw 2.15772886 vs 2.15772884.
+        Assert.Equal(straight.Metrics["val_loss"], resumed.Metrics["val_loss"], 1e-6);
     }
 
     [Fact]
