@@ -4,6 +4,7 @@ using Pipeline.Core.Jobs;
 using Pipeline.Evaluation;
 using Pipeline.Evaluation.Data;
 using Pipeline.Evaluation.Probe;
+using Pipeline.Inference;
 using Pipeline.Training.Images;
 using static TorchSharp.torch;
 
@@ -169,24 +170,13 @@ internal static class QualityBench
 
     private static FeatureMatrix L2Normalised(FeatureMatrix m)
     {
-        var data = (float[])m.Data.Clone();
+        var normalised = new FeatureMatrix(m.Rows, m.Columns, (float[])m.Data.Clone());
         for (var i = 0; i < m.Rows; i++)
         {
-            var row = data.AsSpan(i * m.Columns, m.Columns);
-            double norm = 0;
-            foreach (var v in row)
-            {
-                norm += v * v;
-            }
-
-            var scale = (float)(1 / Math.Sqrt(norm + 1e-12));
-            foreach (ref var v in row)
-            {
-                v *= scale;
-            }
+            VectorMath.NormalizeInPlace(normalised.Row(i));
         }
 
-        return new FeatureMatrix(m.Rows, m.Columns, data);
+        return normalised;
     }
 
     /// <summary>The bench recipe: ImageRecipes.FashionMnist, with SC_* environment overrides for experiments.</summary>
